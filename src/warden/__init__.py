@@ -1,0 +1,3 @@
+"""Warden: a safety-first LLM serving gateway."""
+
+__version__ = "0.1.0"

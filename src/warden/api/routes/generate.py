@@ -1,0 +1,80 @@
+"""Native generation: a prompt or messages in, text plus usage and timings out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from warden.api import sse
+from warden.api.auth import authenticate
+from warden.api.routes.common import (
+    collect_unless_disconnected,
+    deltas,
+    request_id,
+    sampling,
+    sse_response,
+    usage_dict,
+)
+from warden.api.schemas import GenerateRequest, messages_as_dicts
+from warden.api.serving import Generation
+from warden.api.state import AppState, app_state
+from warden.engine.base import GenerationRequest, TextDelta
+from warden.store.keys import Principal
+
+router = APIRouter(prefix="/v1", tags=["native"], dependencies=[Depends(authenticate)])
+
+
+def _timings(generation: Generation, completion_tokens: int) -> dict[str, Any]:
+    now = time.monotonic()
+    ttft = (generation.first_token_at - generation.arrived) if generation.first_token_at else None
+    decode_s = (now - generation.first_token_at) if generation.first_token_at else 0.0
+    return {
+        "total_ms": round((now - generation.arrived) * 1000, 2),
+        "ttft_ms": round(ttft * 1000, 2) if ttft is not None else None,
+        "tokens_per_s": round((completion_tokens - 1) / decode_s, 2)
+        if completion_tokens > 1 and decode_s > 0 else None,
+    }
+
+
+@router.post("/generate", response_model=None)
+async def generate(body: GenerateRequest, request: Request,
+                   principal: Principal = Depends(authenticate),
+                   state: AppState = Depends(app_state)) -> Response:
+    service = state.service
+    model = body.model or service.default_model()
+    service.engine_for(model)
+    request.state.model = model
+    rid = request_id(request)
+    gen_request = GenerationRequest(
+        request_id=rid, model=model, tenant=principal.key_id, prompt=body.prompt,
+        messages=messages_as_dicts(body.messages) if body.messages else None,
+        sampling=sampling(max_tokens=service.max_tokens_for(principal, body.max_tokens),
+                          temperature=body.temperature, top_p=body.top_p, top_k=body.top_k,
+                          seed=body.seed, stop=body.stop_list()),
+    )
+    generation = await service.start(principal, gen_request)
+    if body.stream:
+        return sse_response(generation, lambda g: _frames(g, rid, model))
+    text, finished = await collect_unless_disconnected(request, generation)
+    return JSONResponse({
+        "id": rid, "request_id": rid, "object": "generation", "model": model, "text": text,
+        "finish_reason": finished.finish_reason, "usage": usage_dict(finished.usage),
+        "timings": _timings(generation, finished.usage.completion_tokens),
+    }, headers=generation.rate_headers)
+
+
+async def _frames(generation: Generation, rid: str, model: str) -> AsyncIterator[bytes]:
+    async for event in deltas(generation):
+        if isinstance(event, TextDelta):
+            yield sse.event({"id": rid, "object": "generation.chunk", "model": model,
+                             "text": event.text, "finish_reason": None})
+            continue
+        yield sse.event({"id": rid, "object": "generation.chunk", "model": model, "text": "",
+                         "finish_reason": event.finish_reason,
+                         "usage": usage_dict(event.usage),
+                         "timings": _timings(generation, event.usage.completion_tokens)})
+    yield sse.DONE

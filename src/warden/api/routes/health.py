@@ -1,0 +1,40 @@
+"""Liveness and readiness (no key), and Prometheus metrics (any valid key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from warden.api.auth import authenticate
+from warden.api.state import AppState, app_state
+
+public = APIRouter(tags=["health"])
+protected = APIRouter(tags=["health"], dependencies=[Depends(authenticate)])
+
+
+@public.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@public.get("/readyz", response_model=None)
+async def readyz(state: AppState = Depends(app_state)) -> JSONResponse:
+    checks: dict[str, Any] = {"database": await run_in_threadpool(state.db.ping)}
+    for name, engine in state.engines.items():
+        probe = getattr(engine, "probe", None)
+        ready = await probe() if probe is not None else engine.is_ready()
+        checks[f"model:{name}"] = ready
+    checks["limiter"] = await state.limiter.ping()
+    ready = all(checks.values()) and not state.draining
+    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks,
+                         "draining": state.draining, "config_hash": state.config_hash},
+                        status_code=200 if ready else 503,
+                        headers={} if ready else {"retry-after": "5"})
+
+
+@protected.get("/metrics")
+async def metrics(state: AppState = Depends(app_state)) -> Response:
+    return Response(state.metrics.render(), media_type=state.metrics.content_type)

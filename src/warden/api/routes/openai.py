@@ -1,0 +1,146 @@
+"""OpenAI-compatible routes: chat completions, completions, models."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from warden.api import sse
+from warden.api.auth import authenticate
+from warden.api.routes.common import (
+    collect_unless_disconnected,
+    deltas,
+    openai_finish_reason,
+    request_id,
+    sampling,
+    sse_response,
+    usage_dict,
+)
+from warden.api.schemas import ChatCompletionRequest, CompletionRequest, messages_as_dicts
+from warden.api.serving import Generation
+from warden.api.state import AppState, app_state
+from warden.engine.base import GenerationRequest, TextDelta
+from warden.store.keys import Principal
+
+router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(authenticate)])
+
+
+def _public_id(prefix: str, rid: str) -> str:
+    return f"{prefix}-{rid.removeprefix('req_')}"
+
+
+@router.get("/models")
+async def list_models(state: AppState = Depends(app_state)) -> dict[str, Any]:
+    created = int(state.started_at)
+    return {"object": "list", "data": [
+        {"id": name, "object": "model", "created": created, "owned_by": "warden",
+         "meta": engine.metadata()}
+        for name, engine in state.engines.items()
+    ]}
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(body: ChatCompletionRequest, request: Request,
+                           principal: Principal = Depends(authenticate),
+                           state: AppState = Depends(app_state)) -> Response:
+    service = state.service
+    service.engine_for(body.model)
+    request.state.model = body.model
+    rid = request_id(request)
+    gen_request = GenerationRequest(
+        request_id=rid, model=body.model, tenant=principal.key_id,
+        messages=messages_as_dicts(body.messages),
+        sampling=sampling(max_tokens=service.max_tokens_for(principal, body.requested_max_tokens()),
+                          temperature=body.temperature, top_p=body.top_p, seed=body.seed,
+                          stop=body.stop_list()),
+    )
+    generation = await service.start(principal, gen_request)
+    chunk_id, created = _public_id("chatcmpl", rid), int(time.time())
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return sse_response(generation, lambda g: _chat_frames(g, chunk_id, created, body.model,
+                                                               include_usage))
+    text, finished = await collect_unless_disconnected(request, generation)
+    return JSONResponse({
+        "id": chunk_id, "object": "chat.completion", "created": created, "model": body.model,
+        "system_fingerprint": None,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text,
+                                             "refusal": None},
+                     "logprobs": None,
+                     "finish_reason": openai_finish_reason(finished.finish_reason)}],
+        "usage": usage_dict(finished.usage),
+    }, headers=generation.rate_headers)
+
+
+async def _chat_frames(generation: Generation, chunk_id: str, created: int, model: str,
+                       include_usage: bool) -> AsyncIterator[bytes]:
+    def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
+        return sse.event(sse.chat_chunk(chunk_id=chunk_id, created=created, model=model,
+                                        delta=delta, finish_reason=finish,
+                                        include_usage_field=include_usage))
+
+    yield chunk({"role": "assistant", "content": ""}, None)
+    async for event in deltas(generation):
+        if isinstance(event, TextDelta):
+            yield chunk({"content": event.text}, None)
+            continue
+        yield chunk({}, openai_finish_reason(event.finish_reason))
+        if include_usage:
+            yield sse.event(sse.usage_chunk(chunk_id=chunk_id, created=created, model=model,
+                                            object_="chat.completion.chunk",
+                                            usage=usage_dict(event.usage)))
+    yield sse.DONE
+
+
+@router.post("/completions", response_model=None)
+async def completions(body: CompletionRequest, request: Request,
+                      principal: Principal = Depends(authenticate),
+                      state: AppState = Depends(app_state)) -> Response:
+    service = state.service
+    service.engine_for(body.model)
+    request.state.model = body.model
+    rid = request_id(request)
+    prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
+    gen_request = GenerationRequest(
+        request_id=rid, model=body.model, tenant=principal.key_id, prompt=prompt,
+        sampling=sampling(max_tokens=service.max_tokens_for(principal, body.max_tokens),
+                          temperature=body.temperature, top_p=body.top_p, seed=body.seed,
+                          stop=body.stop_list()),
+    )
+    generation = await service.start(principal, gen_request)
+    chunk_id, created = _public_id("cmpl", rid), int(time.time())
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return sse_response(generation, lambda g: _completion_frames(g, chunk_id, created,
+                                                                     body.model, include_usage))
+    text, finished = await collect_unless_disconnected(request, generation)
+    return JSONResponse({
+        "id": chunk_id, "object": "text_completion", "created": created, "model": body.model,
+        "system_fingerprint": None,
+        "choices": [{"index": 0, "text": text, "logprobs": None,
+                     "finish_reason": openai_finish_reason(finished.finish_reason)}],
+        "usage": usage_dict(finished.usage),
+    }, headers=generation.rate_headers)
+
+
+async def _completion_frames(generation: Generation, chunk_id: str, created: int, model: str,
+                             include_usage: bool) -> AsyncIterator[bytes]:
+    async for event in deltas(generation):
+        if isinstance(event, TextDelta):
+            yield sse.event(sse.completion_chunk(chunk_id=chunk_id, created=created, model=model,
+                                                 text=event.text, finish_reason=None,
+                                                 include_usage_field=include_usage))
+            continue
+        yield sse.event(sse.completion_chunk(
+            chunk_id=chunk_id, created=created, model=model, text="",
+            finish_reason=openai_finish_reason(event.finish_reason),
+            include_usage_field=include_usage))
+        if include_usage:
+            yield sse.event(sse.usage_chunk(chunk_id=chunk_id, created=created, model=model,
+                                            object_="text_completion",
+                                            usage=usage_dict(event.usage)))
+    yield sse.DONE

@@ -1,0 +1,161 @@
+"""Request bodies. Unknown fields are rejected by name, so a typo never silently does nothing.
+
+The OpenAI fields we accept but cannot honour (n > 1, logprobs, echo, tools before the tools
+issue lands) are rejected with a message that names them, rather than ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_STOP_SEQUENCES = 4
+MAX_MESSAGES = 512
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TextPart(_Body):
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(_Body):
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart]
+    name: str | None = Field(None, max_length=64)
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class StreamOptions(_Body):
+    include_usage: bool = False
+
+
+def _normalise_stop(value: str | list[str] | None) -> list[str]:
+    if value is None:
+        return []
+    stops = [value] if isinstance(value, str) else list(value)
+    if len(stops) > MAX_STOP_SEQUENCES:
+        raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences are allowed")
+    if any(s == "" for s in stops):
+        raise ValueError("stop sequences must not be empty strings")
+    return stops
+
+
+Temperature = Annotated[float, Field(ge=0.0, le=2.0)]
+TopP = Annotated[float, Field(gt=0.0, le=1.0)]
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
+
+
+class _SamplingFields(_Body):
+    temperature: Temperature = 1.0
+    top_p: TopP = 1.0
+    seed: Seed | None = None
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = Field(None, max_length=256)
+    n: Annotated[int, Field(ge=1)] = 1
+    presence_penalty: Penalty = 0.0
+    frequency_penalty: Penalty = 0.0
+
+    @field_validator("stop")
+    @classmethod
+    def _stop(cls, value: str | list[str] | None) -> list[str]:
+        return _normalise_stop(value)
+
+    @field_validator("n")
+    @classmethod
+    def _single_choice(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError("only n=1 is supported; send separate requests for more choices")
+        return value
+
+    @model_validator(mode="after")
+    def _stream_options_need_stream(self) -> _SamplingFields:
+        if self.stream_options is not None and not self.stream:
+            raise ValueError("stream_options is only allowed when stream is true")
+        if self.presence_penalty or self.frequency_penalty:
+            raise ValueError("presence_penalty and frequency_penalty are not supported; "
+                             "leave them at 0")
+        return self
+
+    def stop_list(self) -> list[str]:
+        return list(self.stop or [])
+
+
+class ChatCompletionRequest(_SamplingFields):
+    model: str
+    messages: list[ChatMessage] = Field(..., min_length=1, max_length=MAX_MESSAGES)
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    logprobs: Literal[False] | None = None
+
+    def requested_max_tokens(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+
+class CompletionRequest(_SamplingFields):
+    model: str
+    prompt: str | list[str]
+    max_tokens: Annotated[int, Field(ge=1)] = 16
+    echo: Literal[False] = False
+    logprobs: None = None
+    suffix: None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _one_prompt(cls, value: str | list[str]) -> str:
+        if isinstance(value, list):
+            if len(value) != 1:
+                raise ValueError("send exactly one prompt string per request")
+            return value[0]
+        return value
+
+    def requested_max_tokens(self) -> int:
+        return self.max_tokens
+
+
+class GenerateRequest(_Body):
+    """Native endpoint: either a raw prompt or chat messages."""
+
+    model: str | None = Field(None, description="Defaults to the first configured model.")
+    prompt: str | None = None
+    messages: list[ChatMessage] | None = Field(None, min_length=1, max_length=MAX_MESSAGES)
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    temperature: Temperature = 0.8
+    top_p: TopP = 0.95
+    top_k: Annotated[int, Field(ge=0, le=1000)] = 40
+    seed: Seed | None = None
+    stop: str | list[str] | None = None
+    stream: bool = False
+
+    @field_validator("stop")
+    @classmethod
+    def _stop(cls, value: str | list[str] | None) -> list[str]:
+        return _normalise_stop(value)
+
+    @model_validator(mode="after")
+    def _prompt_or_messages(self) -> GenerateRequest:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("send exactly one of 'prompt' or 'messages'")
+        return self
+
+    def stop_list(self) -> list[str]:
+        return list(self.stop or [])
+
+
+def messages_as_dicts(messages: list[ChatMessage]) -> tuple[dict[str, Any], ...]:
+    # "developer" is OpenAI's newer name for the system role; templates know only "system".
+    return tuple(
+        {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+        for m in messages
+    )

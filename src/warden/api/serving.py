@@ -1,0 +1,261 @@
+"""The one code path every generation route shares, whatever the engine behind it.
+
+quota reserve -> bounded admission -> engine stream (primed, so early failures are real HTTP
+statuses) -> metrics -> reconcile. The HTTP routes only translate to and from JSON/SSE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from warden.api.errors import APIError
+from warden.config import TierConfig, WardenConfig
+from warden.engine.admission import Admission, QueueFull, Slot
+from warden.engine.base import (
+    Engine,
+    EngineError,
+    Finished,
+    GenerationRequest,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
+from warden.ratelimit import (
+    Limits,
+    LimiterUnavailable,
+    RateLimited,
+    RequestTooLarge,
+    Reservation,
+    rate_limit_headers,
+)
+from warden.ratelimit.factory import Limiter
+from warden.store.keys import Principal
+from warden.telemetry.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class GenerationTimeout(Exception):
+    pass
+
+
+@dataclass
+class Generation:
+    """One admitted request. Iterate `events()`; `close()` is idempotent and always safe."""
+
+    service: GenerationService
+    request: GenerationRequest
+    engine: Engine
+    reservation: Reservation
+    slot: Slot
+    arrived: float
+    deadline: float
+    prompt_tokens: int
+    _stream: AsyncIterator[StreamEvent]
+    _first: StreamEvent | None = None
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    first_token_at: float | None = None
+    completion_text_parts: list[str] = field(default_factory=list)
+    _closed: bool = False
+    _last_token_at: float | None = None
+
+    @property
+    def rate_headers(self) -> dict[str, str]:
+        return rate_limit_headers(self.reservation)
+
+    async def _next(self) -> StreamEvent:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise GenerationTimeout
+        try:
+            async with asyncio.timeout(remaining):
+                return await anext(self._stream)
+        except TimeoutError as exc:
+            raise GenerationTimeout from exc
+
+    async def prime(self) -> None:
+        self._first = await self._next()
+
+    async def events(self) -> AsyncIterator[StreamEvent]:
+        try:
+            event = self._first
+            self._first = None
+            while True:
+                if event is None:
+                    event = await self._next()
+                self._observe(event)
+                yield event
+                if isinstance(event, Finished):
+                    return
+                event = None
+        finally:
+            self.close()
+
+    async def collect(self) -> tuple[str, Finished]:
+        finished: Finished | None = None
+        async for event in self.events():
+            if isinstance(event, Finished):
+                finished = event
+        assert finished is not None
+        return "".join(self.completion_text_parts), finished
+
+    def _observe(self, event: StreamEvent) -> None:
+        now = time.monotonic()
+        metrics, model = self.service.metrics, self.request.model
+        if isinstance(event, TextDelta):
+            self.completion_text_parts.append(event.text)
+            if self.first_token_at is None:
+                self.first_token_at = now
+                metrics.ttft_seconds.labels(model).observe(now - self.arrived)
+            elif self._last_token_at is not None:
+                metrics.itl_seconds.labels(model).observe(now - self._last_token_at)
+            self._last_token_at = now
+        else:
+            self.usage = event.usage
+            self.finish_reason = event.finish_reason
+
+    def close(self) -> None:
+        """Free the engine slot now; finish the async clean-up in a task no cancel can stop."""
+        if self._closed:
+            return
+        self._closed = True
+        self.slot.release()
+        self.service.metrics.inflight.labels(self.request.model).dec()
+        self.service.spawn(self._cleanup())
+
+    async def _cleanup(self) -> None:
+        try:
+            await self._stream.aclose()  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - the engine already failed; we only free resources
+            log.debug("engine stream close failed", exc_info=True)
+        usage = self.usage or Usage(self.prompt_tokens, len(self.completion_text_parts))
+        model = self.request.model
+        self.service.metrics.tokens.labels(model, "prompt").inc(usage.prompt_tokens)
+        self.service.metrics.tokens.labels(model, "completion").inc(usage.completion_tokens)
+        self.service.metrics.finish.labels(model, self.finish_reason or "aborted").inc()
+        self.service.admissions[model].observe_service_time(time.monotonic() - self.arrived)
+        try:
+            await self.service.limiter.reconcile(self.reservation, usage.total_tokens)
+        except Exception:  # noqa: BLE001 - the window expires on its own; log and go on
+            log.warning("rate-limit reconcile failed for %s", self.request.request_id,
+                        exc_info=True)
+
+
+class GenerationService:
+    def __init__(self, config: WardenConfig, engines: dict[str, Engine], limiter: Limiter,
+                 metrics: Metrics) -> None:
+        self.config = config
+        self.engines = engines
+        self.limiter = limiter
+        self.metrics = metrics
+        self.admissions = {
+            m.name: Admission(m.max_concurrency, m.queue_size) for m in config.models
+        }
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: object) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def default_model(self) -> str:
+        return self.config.models[0].name
+
+    def engine_for(self, model: str) -> Engine:
+        engine = self.engines.get(model)
+        if engine is None:
+            known = ", ".join(sorted(self.engines))
+            raise APIError(404, f"The model '{model}' does not exist. Available: {known}. "
+                                "See GET /v1/models.", code="model_not_found", param="model")
+        return engine
+
+    def tier(self, principal: Principal) -> TierConfig:
+        tier = self.config.tiers.get(principal.tier)
+        if tier is None:
+            raise APIError(403, f"This key's tier '{principal.tier}' is not configured on this "
+                                "server; ask an admin to move the key to an existing tier.",
+                           code="unknown_tier")
+        return tier
+
+    def max_tokens_for(self, principal: Principal, requested: int | None) -> int:
+        ceiling = self.tier(principal).max_tokens
+        if requested is None:
+            return ceiling
+        if requested > ceiling:
+            raise APIError(400, f"max_tokens={requested} is above this key's tier limit of "
+                                f"{ceiling}. Ask for {ceiling} or fewer.",
+                           code="max_tokens_exceeded", param="max_tokens")
+        return requested
+
+    async def start(self, principal: Principal, request: GenerationRequest) -> Generation:
+        """Reserve quota, wait for the engine, and prime the stream; raise APIError if not."""
+        arrived = time.monotonic()
+        engine = self.engine_for(request.model)
+        tier = self.tier(principal)
+        try:
+            prompt_tokens = await engine.count_prompt_tokens(request)
+        except EngineError as exc:
+            raise _engine_error(exc) from exc
+        reservation = await self._reserve(principal, tier, prompt_tokens
+                                          + request.sampling.max_tokens)
+        admission = self.admissions[request.model]
+        deadline = arrived + self.config.server.request_timeout_s
+        self.metrics.queue_depth.labels(request.model).inc()
+        try:
+            slot = await admission.acquire(timeout_s=max(0.0, deadline - time.monotonic()))
+        except QueueFull as exc:
+            self.metrics.queue_rejections.labels(request.model).inc()
+            self.spawn(self.limiter.reconcile(reservation, 0))
+            raise APIError(503, f"The server is at capacity for '{request.model}' "
+                                f"({exc.waiting} requests waiting). Retry after "
+                                f"{exc.retry_after_s} s.", code="queue_full",
+                           headers={"retry-after": str(exc.retry_after_s)}) from exc
+        except TimeoutError as exc:
+            self.spawn(self.limiter.reconcile(reservation, 0))
+            raise APIError(504, "Timed out waiting for a free engine slot "
+                                f"(server.request_timeout_s={self.config.server.request_timeout_s}).",
+                           code="timeout") from exc
+        finally:
+            self.metrics.queue_depth.labels(request.model).dec()
+        self.metrics.inflight.labels(request.model).inc()
+        generation = Generation(self, request, engine, reservation, slot, arrived, deadline,
+                                prompt_tokens, engine.stream(request))
+        try:
+            await generation.prime()
+        except BaseException as exc:
+            generation.close()
+            if isinstance(exc, EngineError):
+                raise _engine_error(exc) from exc
+            if isinstance(exc, GenerationTimeout):
+                raise APIError(504, "The model produced no output before the request timeout "
+                                    f"({self.config.server.request_timeout_s} s).",
+                               code="timeout") from exc
+            raise
+        return generation
+
+    async def _reserve(self, principal: Principal, tier: TierConfig, tokens: int) -> Reservation:
+        try:
+            return await self.limiter.reserve(principal.key_id, Limits.from_tier(tier), tokens)
+        except RequestTooLarge as exc:
+            self.metrics.rate_limited.labels(principal.tier, exc.reason).inc()
+            raise APIError(400, str(exc), code="request_too_large", param="max_tokens") from exc
+        except RateLimited as exc:
+            self.metrics.rate_limited.labels(principal.tier, exc.reason).inc()
+            raise APIError(429, str(exc), code=f"rate_limit_{exc.reason}",
+                           headers=exc.headers) from exc
+        except LimiterUnavailable as exc:
+            raise APIError(503, "The rate-limit store is unreachable; retry shortly.",
+                           code="limiter_unavailable", headers={"retry-after": "1"}) from exc
+
+
+def _engine_error(exc: EngineError) -> APIError:
+    return APIError(exc.status_code, str(exc), code=exc.code)

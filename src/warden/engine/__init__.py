@@ -1,0 +1,1 @@
+"""Engines turn a GenerationRequest into a stream of text deltas. They know nothing of HTTP."""

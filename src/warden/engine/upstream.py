@@ -1,0 +1,325 @@
+"""An Engine that forwards to an OpenAI-compatible server (vLLM, TGI, llama.cpp server).
+
+The gateway keeps doing auth, admission, guards and audit; the upstream only generates.
+Every failure becomes an EngineError whose status the API can return as it is: connect
+failures and 5xx are 502, read timeouts 504, and a 4xx keeps its status because the request
+itself was at fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import httpx
+
+from warden.config import ModelConfig, UpstreamConfig
+from warden.engine.base import (
+    FinishReason,
+    Finished,
+    GenerationRequest,
+    StreamEvent,
+    TextDelta,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+_RETRY_BACKOFF_S = 0.2
+_ERROR_BODY_LIMIT = 64 * 1024
+_SNIPPET_CHARS = 300
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop", "length": "length", "content_filter": "content_filter",
+}
+
+
+def _redact(url: str) -> str:
+    """The URL without user:password, so it can appear in logs, errors and metadata."""
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(userinfo=b"")) if parsed.userinfo else url
+
+
+class UpstreamEngine:
+    """One configured model served by a remote OpenAI-compatible endpoint."""
+
+    def __init__(self, config: ModelConfig,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        if config.backend != "upstream" or config.upstream is None:
+            raise ValueError(f"model '{config.name}' is not configured with backend 'upstream'")
+        self.model_name = config.name
+        self._upstream: UpstreamConfig = config.upstream
+        self._base_url = config.upstream.base_url.rstrip("/")
+        self._public_url = _redact(self._base_url)
+        self._upstream_model = config.upstream.model or config.name
+        # A transport can be injected to wrap the real one (fault injection, custom TLS).
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._ready = False
+        self._inflight: dict[str, httpx.Response] = {}
+        self._cancelled: set[str] = set()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        up = self._upstream
+        timeout = httpx.Timeout(
+            connect=up.connect_timeout_s,
+            read=up.read_timeout_s,
+            write=up.connect_timeout_s,  # request bodies are small: a slow write is a sick peer
+            pool=up.read_timeout_s,  # waiting for a free connection is waiting on other streams
+        )
+        headers = {"Accept": "application/json"}
+        if up.api_key is not None:
+            headers["Authorization"] = f"Bearer {up.api_key.get_secret_value()}"
+        self._client = httpx.AsyncClient(timeout=timeout, headers=headers,
+                                         transport=self._transport)
+        # A down upstream must not stop the gateway from starting: /readyz reports it instead.
+        if not await self.probe():
+            log.warning("upstream %s is not reachable yet; model '%s' stays not ready",
+                        self._public_url, self.model_name)
+
+    async def close(self) -> None:
+        for response in list(self._inflight.values()):
+            await response.aclose()
+        self._inflight.clear()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        self._ready = False
+
+    def is_ready(self) -> bool:
+        return self._ready
+
+    async def probe(self) -> bool:
+        """Re-check `GET {base_url}/models` and update readiness; used by /readyz."""
+        if self._client is None:
+            self._ready = False
+            return False
+        try:
+            response = await self._client.get(f"{self._base_url}/models")
+            self._ready = response.is_success
+        except httpx.HTTPError as exc:
+            log.info("upstream probe %s/models failed: %r", self._public_url, exc)
+            self._ready = False
+        return self._ready
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "backend": "upstream",
+            "upstream_base_url": self._public_url,
+            "upstream_model": self._upstream_model,
+        }
+
+    # -- generation ----------------------------------------------------------------------
+
+    async def count_prompt_tokens(self, request: GenerationRequest) -> int:
+        """An estimate (about 4 characters a token, plus 4 tokens of framing per message).
+
+        We cannot tokenize for a remote model; admission reserves with this number and the
+        reservation is reconciled with the upstream's real usage when the stream finishes.
+        """
+        if request.messages is None:
+            return math.ceil(len(request.prompt or "") / 4)
+        chars = sum(len(_message_text(m)) for m in request.messages)
+        return math.ceil(chars / 4) + 4 * len(request.messages)
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamEvent, None]:
+        chat = request.messages is not None
+        response = await self._open(chat, self._payload(request))
+        rid = request.request_id
+        self._inflight[rid] = response
+        content_chunks = 0
+        finish: str | None = None
+        usage: Usage | None = None
+        try:
+            async for data in self._sse_data(response, rid):
+                if data == "[DONE]":
+                    break
+                chunk = self._decode(data)
+                if isinstance(chunk.get("usage"), dict):
+                    usage = _usage(chunk["usage"]) or usage
+                choices = chunk.get("choices") or []
+                if not choices:
+                    continue
+                choice = choices[0]
+                text = (choice.get("delta") or {}).get("content") if chat else choice.get("text")
+                if text:
+                    content_chunks += 1
+                    yield TextDelta(text)
+                finish = choice.get("finish_reason") or finish
+            cancelled = rid in self._cancelled
+            if usage is None:
+                # Upstreams that ignore stream_options: one chunk is about one token.
+                usage = Usage(await self.count_prompt_tokens(request), content_chunks)
+            reason: FinishReason = (
+                "cancelled" if cancelled else _FINISH_REASONS.get(finish or "stop", "stop")
+            )
+            yield Finished(reason, usage, {"upstream_finish_reason": finish})
+        finally:
+            # Also runs on aclose(): closing the response drops the connection, and that is
+            # how vLLM and llama.cpp server learn to stop generating.
+            self._inflight.pop(rid, None)
+            self._cancelled.discard(rid)
+            await response.aclose()
+
+    async def cancel(self, request_id: str) -> None:
+        response = self._inflight.get(request_id)
+        if response is None:
+            return
+        self._cancelled.add(request_id)
+        await response.aclose()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _payload(self, request: GenerationRequest) -> dict[str, Any]:
+        s = request.sampling
+        payload: dict[str, Any] = {
+            "model": self._upstream_model,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": s.max_tokens,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+        }
+        if request.messages is not None:
+            payload["messages"] = list(request.messages)
+        else:
+            payload["prompt"] = request.prompt
+        if s.seed is not None:
+            payload["seed"] = s.seed
+        if s.stop:
+            payload["stop"] = list(s.stop)
+        return payload
+
+    async def _open(self, chat: bool, payload: dict[str, Any]) -> httpx.Response:
+        """POST and return the streaming response once its status says it is a stream.
+
+        Only connect errors are retried: nothing reached the upstream, so a retry cannot
+        generate twice.
+        """
+        if self._client is None:
+            raise UpstreamUnavailable(f"upstream {self._public_url}: engine not started")
+        url = f"{self._base_url}/{'chat/completions' if chat else 'completions'}"
+        public = _redact(url)
+        attempts = self._upstream.connect_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                request = self._client.build_request("POST", url, json=payload)
+                response = await self._client.send(request, stream=True)
+                break
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if attempt == attempts:
+                    self._ready = False
+                    raise UpstreamUnavailable(
+                        f"upstream {public} unreachable after {attempts} attempt(s): {exc!r}"
+                    ) from exc
+                log.info("connect to %s failed (%r), retry %d", public, exc, attempt)
+                await asyncio.sleep(_RETRY_BACKOFF_S * attempt)
+            except httpx.TimeoutException as exc:
+                raise UpstreamTimeout(f"upstream {public} timed out: {exc!r}") from exc
+            except httpx.HTTPError as exc:
+                raise UpstreamUnavailable(f"upstream {public} failed: {exc!r}") from exc
+        self._ready = True
+        if response.is_success:
+            return response
+        try:
+            body = await _read_capped(response)
+        except httpx.HTTPError:
+            body = ""
+        finally:
+            await response.aclose()
+        status = response.status_code
+        if 400 <= status < 500:
+            raise UpstreamRejected(_error_message(body) or f"upstream rejected: {status}", status)
+        raise UpstreamUnavailable(
+            f"upstream {public} answered {status}: {body[:_SNIPPET_CHARS].strip()}"
+        )
+
+    async def _sse_data(self, response: httpx.Response, rid: str) -> AsyncIterator[str]:
+        """The `data` of each server-sent event; transport failures become EngineErrors."""
+        lines: list[str] = []
+        try:
+            async for line in response.aiter_lines():
+                if line == "":
+                    if lines:
+                        yield "\n".join(lines)
+                        lines = []
+                elif line.startswith("data:"):
+                    lines.append(line[5:].removeprefix(" "))
+                # Comments (":"), event:, id: and retry: carry nothing we use.
+            if lines:
+                yield "\n".join(lines)
+        except httpx.TimeoutException as exc:
+            if rid not in self._cancelled:
+                raise UpstreamTimeout(f"upstream {self._public_url} stalled: {exc!r}") from exc
+        except (httpx.HTTPError, httpx.StreamError) as exc:
+            # After cancel() closed the response mid-read, the error is expected.
+            if rid not in self._cancelled:
+                raise UpstreamUnavailable(
+                    f"upstream {self._public_url} broke the stream: {exc!r}"
+                ) from exc
+
+    def _decode(self, data: str) -> dict[str, Any]:
+        try:
+            chunk = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise UpstreamUnavailable(
+                f"upstream {self._public_url} sent malformed SSE data: {data[:_SNIPPET_CHARS]!r}"
+            ) from exc
+        if not isinstance(chunk, dict):
+            raise UpstreamUnavailable(f"upstream {self._public_url} sent non-object SSE data")
+        if "error" in chunk:
+            # vLLM reports failures mid-stream as a data event carrying an error object.
+            raise UpstreamUnavailable(
+                f"upstream {self._public_url} failed mid-stream: {_error_message(data)}"
+            )
+        return chunk
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # OpenAI content parts
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _usage(raw: dict[str, Any]) -> Usage | None:
+    try:
+        cached = (raw.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        return Usage(int(raw["prompt_tokens"]), int(raw["completion_tokens"]), int(cached))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+async def _read_capped(response: httpx.Response) -> str:
+    body = b""
+    async for part in response.aiter_bytes():
+        body += part
+        if len(body) >= _ERROR_BODY_LIMIT:
+            break
+    return body.decode("utf-8", errors="replace")
+
+
+def _error_message(body: str) -> str:
+    """The message of an OpenAI-, TGI- or FastAPI-shaped error body, else a snippet."""
+    try:
+        parsed = json.loads(body)
+    except json.JSONDecodeError:
+        return body[:_SNIPPET_CHARS].strip()
+    if isinstance(parsed, dict):
+        error = parsed.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        for key in ("error", "message", "detail"):
+            if parsed.get(key):
+                return str(parsed[key])[:_SNIPPET_CHARS * 2]
+    return body[:_SNIPPET_CHARS].strip()

@@ -1,0 +1,75 @@
+"""Append-only audit log over the hash chain. Callers never pass raw prompts or PII."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from warden.store.db import Database
+from warden.store.hashchain import GENESIS, ChainProblem, ChainRecord, link_hash, verify
+from warden.store.models import AuditRecord
+
+_APPEND_ATTEMPTS = 20
+
+
+class AuditLog:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def append(self, kind: str, actor: str, payload: dict[str, Any]) -> int:
+        """Add one record and return its sequence number."""
+        for _ in range(_APPEND_ATTEMPTS):
+            with self._db.session() as session:
+                tail = session.scalars(
+                    select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(1)
+                ).first()
+                seq = tail.seq + 1 if tail else 1
+                prev = tail.hash if tail else GENESIS
+                ts = datetime.now(UTC)
+                body = _body(seq, ts, kind, actor, payload)
+                session.add(AuditRecord(seq=seq, ts=ts, kind=kind, actor=actor, payload=payload,
+                                        prev_hash=prev, hash=link_hash(prev, body)))
+                try:
+                    session.commit()
+                    return seq
+                except IntegrityError:
+                    session.rollback()  # another writer took this slot; read the new tail
+        raise RuntimeError("audit log: could not append after repeated write conflicts")
+
+    def records(self, batch: int = 1000) -> Iterator[AuditRecord]:
+        last = 0
+        while True:
+            with self._db.session() as session:
+                rows = list(session.scalars(
+                    select(AuditRecord).where(AuditRecord.seq > last)
+                    .order_by(AuditRecord.seq).limit(batch)
+                ))
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].seq
+
+    def verify(self) -> tuple[int, ChainProblem | None]:
+        """(records checked, first problem or None)."""
+        count = 0
+
+        def chain() -> Iterator[ChainRecord]:
+            nonlocal count
+            for row in self.records():
+                count += 1
+                yield ChainRecord(row.seq, _body(row.seq, row.ts, row.kind, row.actor,
+                                                 row.payload), row.prev_hash, row.hash)
+
+        problem = verify(chain())
+        return count, problem
+
+
+def _body(seq: int, ts: datetime, kind: str, actor: str, payload: dict[str, Any]
+          ) -> dict[str, Any]:
+    if ts.tzinfo is None:  # SQLite hands datetimes back naive; they were stored as UTC
+        ts = ts.replace(tzinfo=UTC)
+    return {"seq": seq, "ts": ts.isoformat(), "kind": kind, "actor": actor, "payload": payload}

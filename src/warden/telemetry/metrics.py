@@ -1,0 +1,52 @@
+"""Prometheus metrics. Labels are bounded: route templates, configured model names, tiers,
+status codes. Never keys, prompts or user ids."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1)
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("warden_requests_total", "HTTP requests.",
+                                ["route", "method", "status", "model"], registry=r)
+        self.request_seconds = Histogram("warden_request_duration_seconds",
+                                         "HTTP request latency.", ["route", "status", "model"],
+                                         buckets=_LATENCY_BUCKETS, registry=r)
+        self.ttft_seconds = Histogram("warden_time_to_first_token_seconds",
+                                      "Arrival to first generated token.", ["model"],
+                                      buckets=_LATENCY_BUCKETS, registry=r)
+        self.itl_seconds = Histogram("warden_inter_token_latency_seconds",
+                                     "Gap between streamed tokens.", ["model"],
+                                     buckets=_TOKEN_BUCKETS, registry=r)
+        self.tokens = Counter("warden_tokens_total", "Tokens processed.",
+                              ["model", "direction"], registry=r)
+        self.queue_depth = Gauge("warden_queue_depth", "Requests waiting for the engine.",
+                                 ["model"], registry=r)
+        self.inflight = Gauge("warden_inflight_requests", "Requests generating now.",
+                              ["model"], registry=r)
+        self.rate_limited = Counter("warden_rate_limit_rejections_total",
+                                    "Requests refused by a rate limit or quota.",
+                                    ["tier", "reason"], registry=r)
+        self.queue_rejections = Counter("warden_queue_rejections_total",
+                                        "Requests refused because the queue was full.",
+                                        ["model"], registry=r)
+        self.finish = Counter("warden_generations_total", "Generations by finish reason.",
+                              ["model", "finish_reason"], registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
