@@ -56,8 +56,10 @@ def create_app(config: WardenConfig) -> FastAPI:
             await limiter.close()
             db.dispose()
 
+    # The schema is served by a keyed route (health.protected): no route but the probes is open.
     app = FastAPI(title="Warden", version=__version__, lifespan=lifespan,
-                  description="Safety-first OpenAI-compatible LLM gateway.")
+                  description="Safety-first OpenAI-compatible LLM gateway.",
+                  openapi_url=None, docs_url=None, redoc_url=None)
     install_error_handlers(app)
     app.include_router(health.public)
     app.include_router(health.protected)

@@ -95,7 +95,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         if exc.status_code == 404 and message == "Not Found":
-            message = "No such route. See GET /docs for the API."
+            message = "No such route. GET /openapi.json (with a key) lists the routes."
         elif exc.status_code == 405:
             message = f"Method not allowed on this route: {message}"
         code = {413: "request_too_large", 404: "not_found", 405: "method_not_allowed"}.get(

@@ -137,7 +137,7 @@ class Generation:
         model = self.request.model
         self.service.metrics.tokens.labels(model, "prompt").inc(usage.prompt_tokens)
         self.service.metrics.tokens.labels(model, "completion").inc(usage.completion_tokens)
-        self.service.metrics.finish.labels(model, self.finish_reason or "aborted").inc()
+        self.service.metrics.finish.labels(model, self.finish_reason or "cancelled").inc()
         self.service.admissions[model].observe_service_time(time.monotonic() - self.arrived)
         try:
             await self.service.limiter.reconcile(self.reservation, usage.total_tokens)

@@ -56,7 +56,6 @@ class LlamaCppEngine:
         self._chat_stops: tuple[str, ...] = ()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
         self._jobs: dict[str, _Job] = {}
-        self._last_tenant: str | None = None
         self._model_path = ""
 
     # lifecycle ---------------------------------------------------------------------------
@@ -175,11 +174,11 @@ class LlamaCppEngine:
     def _generate(self, job: _Job) -> None:
         llm = self._llm
         sampling = job.request.sampling
-        if self._last_tenant != job.request.tenant:
-            # The KV prefix of the previous request is reused only within one tenant, so one
-            # tenant cannot learn another's prompts from time-to-first-token.
-            llm.reset()
-            self._last_tenant = job.request.tenant
+        # Every request evaluates its prompt from scratch. Reusing the previous request's KV
+        # prefix would change batch shapes, and with them the low bits of the logits, so
+        # temperature 0 would stop being repeatable; it would also let one tenant time
+        # another's prompts. The batching engine adds a tenant-scoped prefix cache instead.
+        llm.reset()
         if sampling.seed is not None:
             llm.set_seed(sampling.seed)
         stops = tuple(sampling.stop) + (self._chat_stops if job.request.messages else ())

@@ -22,6 +22,7 @@ from warden.engine.base import (
     FinishReason,
     Finished,
     GenerationRequest,
+    PromptTooLong,
     StreamEvent,
     TextDelta,
     UpstreamRejected,
@@ -138,9 +139,11 @@ class UpstreamEngine:
         content_chunks = 0
         finish: str | None = None
         usage: Usage | None = None
+        done = False
         try:
             async for data in self._sse_data(response, rid):
                 if data == "[DONE]":
+                    done = True
                     break
                 chunk = self._decode(data)
                 if isinstance(chunk.get("usage"), dict):
@@ -155,13 +158,24 @@ class UpstreamEngine:
                     yield TextDelta(text)
                 finish = choice.get("finish_reason") or finish
             cancelled = rid in self._cancelled
+            if not (done or finish or cancelled):
+                # llama_cpp.server fails this way when the prompt is too long while streaming:
+                # 200, then the stream ends empty (its 400 comes only without streaming).
+                raise UpstreamUnavailable(
+                    f"upstream {self._public_url} ended the stream without finishing "
+                    f"(no finish_reason, no [DONE]) after {content_chunks} chunk(s)"
+                )
+            source = "upstream"
             if usage is None:
-                # Upstreams that ignore stream_options: one chunk is about one token.
+                # Upstreams that ignore stream_options (llama_cpp.server does): one chunk is
+                # about one token, and the prompt is estimated.
+                source = "estimate"
                 usage = Usage(await self.count_prompt_tokens(request), content_chunks)
             reason: FinishReason = (
                 "cancelled" if cancelled else _FINISH_REASONS.get(finish or "stop", "stop")
             )
-            yield Finished(reason, usage, {"upstream_finish_reason": finish})
+            yield Finished(reason, usage,
+                           {"upstream_finish_reason": finish, "usage_source": source})
         finally:
             # Also runs on aclose(): closing the response drops the connection, and that is
             # how vLLM and llama.cpp server learn to stop generating.
@@ -237,7 +251,11 @@ class UpstreamEngine:
             await response.aclose()
         status = response.status_code
         if 400 <= status < 500:
-            raise UpstreamRejected(_error_message(body) or f"upstream rejected: {status}", status)
+            message = _error_message(body) or f"upstream rejected: {status}"
+            if _error_code(body) == "context_length_exceeded" or (
+                    status == 400 and "maximum context length" in message):
+                raise PromptTooLong(message)  # same 400, but clients know this code
+            raise UpstreamRejected(message, status)
         raise UpstreamUnavailable(
             f"upstream {public} answered {status}: {body[:_SNIPPET_CHARS].strip()}"
         )
@@ -307,6 +325,14 @@ async def _read_capped(response: httpx.Response) -> str:
         if len(body) >= _ERROR_BODY_LIMIT:
             break
     return body.decode("utf-8", errors="replace")
+
+
+def _error_code(body: str) -> str | None:
+    try:
+        error = json.loads(body).get("error")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return str(error.get("code")) if isinstance(error, dict) else None
 
 
 def _error_message(body: str) -> str:

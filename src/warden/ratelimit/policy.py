@@ -1,7 +1,8 @@
 """Pure rate-limit rules: window math, the admission decision, headers and errors. No I/O.
 
-Both backends apply the same rules; ``MemoryLimiter`` calls :func:`decide` and the Redis Lua
-script re-implements it (keep them in step, the integration tests run the same cases on both).
+Both backends apply the same rules: ``MemoryLimiter`` calls :func:`decide`; ``RedisLimiter``
+checks rule 0 with :func:`oversize_error` before any I/O and its Lua script re-implements rules
+1-4 (keep them in step; the unit and integration tests run the same cases on both).
 
 Rules, for one API key, checked in this order (first failure wins, so the reported
 ``retry-after`` is the longest wait that matters):

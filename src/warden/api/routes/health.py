@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -38,3 +39,12 @@ async def readyz(state: AppState = Depends(app_state)) -> JSONResponse:
 @protected.get("/metrics")
 async def metrics(state: AppState = Depends(app_state)) -> Response:
     return Response(state.metrics.render(), media_type=state.metrics.content_type)
+
+
+@protected.get("/openapi.json", include_in_schema=False)
+async def openapi(request: Request) -> dict[str, Any]:
+    app = request.app
+    if app.openapi_schema is None:
+        app.openapi_schema = get_openapi(title=app.title, version=app.version,
+                                         description=app.description, routes=app.routes)
+    return app.openapi_schema

@@ -1,0 +1,107 @@
+"""The official `openai` client against a real Warden serving the built-in model."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from tests.support.warden_server import MODEL
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture()
+def client(warden) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{warden.base_url}/v1", api_key=warden.user_key,
+                         max_retries=0)
+
+
+def test_models_list(client: openai.OpenAI) -> None:
+    models = client.models.list()
+    assert [m.id for m in models.data] == [MODEL]
+
+
+def test_chat_completion(client: openai.OpenAI) -> None:
+    response = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Name a color."}], max_tokens=16,
+        temperature=0)
+    choice = response.choices[0]
+    assert choice.message.role == "assistant"
+    assert choice.message.content
+    assert choice.finish_reason in ("stop", "length")
+    assert response.usage.completion_tokens <= 16
+    assert response.usage.prompt_tokens > 5
+    assert response.usage.total_tokens == (response.usage.prompt_tokens
+                                           + response.usage.completion_tokens)
+    assert response.id.startswith("chatcmpl-")
+
+
+def test_chat_stream_matches_non_stream_at_temperature_zero(client: openai.OpenAI) -> None:
+    messages = [{"role": "user", "content": "Write one sentence about the sea."}]
+    whole = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=24,
+                                           temperature=0)
+    chunks = list(client.chat.completions.create(
+        model=MODEL, messages=messages, max_tokens=24, temperature=0, stream=True,
+        stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content
+    assert chunks[0].choices[0].delta.role == "assistant"
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+    assert finishes[-1] == whole.choices[0].finish_reason
+    assert all(f is None for f in finishes[:-1])
+    usage_chunks = [c for c in chunks if c.usage is not None]
+    assert len(usage_chunks) == 1 and not usage_chunks[0].choices
+    assert usage_chunks[0].usage.completion_tokens == whole.usage.completion_tokens
+    assert len({c.id for c in chunks}) == 1
+
+
+def test_stream_without_include_usage_has_no_usage(client: openai.OpenAI) -> None:
+    chunks = list(client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=4, stream=True))
+    assert all(c.usage is None for c in chunks)
+
+
+def test_completions_stream_and_not(client: openai.OpenAI) -> None:
+    whole = client.completions.create(model=MODEL, prompt="The first three letters are",
+                                      max_tokens=10, temperature=0)
+    assert whole.choices[0].text
+    assert whole.usage.completion_tokens <= 10
+    streamed = list(client.completions.create(model=MODEL, prompt="The first three letters are",
+                                              max_tokens=10, temperature=0, stream=True))
+    assert "".join(c.choices[0].text for c in streamed) == whole.choices[0].text
+    assert streamed[-1].choices[0].finish_reason == whole.choices[0].finish_reason
+
+
+def test_seed_reproduces_sampled_text(client: openai.OpenAI) -> None:
+    def sample() -> str:
+        return client.completions.create(model=MODEL, prompt="A short poem:", max_tokens=20,
+                                         temperature=1.0, seed=1234).choices[0].text
+    assert sample() == sample()
+
+
+def test_stop_sequence_is_applied_and_not_emitted(client: openai.OpenAI) -> None:
+    prompt = "Count: 1, 2, 3, 4, 5, 6,"
+    free = client.completions.create(model=MODEL, prompt=prompt, max_tokens=24, temperature=0)
+    text = free.choices[0].text
+    assert len(text) > 4
+    stop = text[2:4]
+    stopped = client.completions.create(model=MODEL, prompt=prompt, max_tokens=24,
+                                        temperature=0, stop=[stop])
+    assert stopped.choices[0].finish_reason == "stop"
+    assert stop not in stopped.choices[0].text
+    assert text.startswith(stopped.choices[0].text)
+
+
+def test_errors_surface_as_openai_exceptions(client: openai.OpenAI, warden) -> None:
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.chat.completions.create(model="no-such-model",
+                                       messages=[{"role": "user", "content": "x"}])
+    assert missing.value.body["code"] == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}],
+                                       temperature=5)
+    assert bad.value.body["param"] == "temperature"
+    anonymous = openai.OpenAI(base_url=f"{warden.base_url}/v1", api_key="wk_nope_nope",
+                              max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        anonymous.models.list()
