@@ -69,4 +69,4 @@ def test_server_on_postgres_serves_the_openai_client(pg_url: str) -> None:
         with server.client() as http:
             ready = http.get("/readyz").json()
         assert ready["checks"]["database"] is True
-        assert "audit chain intact: 1 records" in server.cli("audit", "verify").stdout
+        assert "audit chain intact: 81 records" in server.cli("audit", "verify").stdout

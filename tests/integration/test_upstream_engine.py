@@ -227,24 +227,25 @@ def test_cancel_from_another_task_unblocks_a_pending_read(llama_cpp_server: str)
     assert finished.usage.completion_tokens < 500
 
 
-def wait_for_text(path: Path, text: str, count: int, timeout: float = 15.0) -> bool:
+async def wait_for_text(path: Path, text: str, count: int, timeout: float = 15.0) -> bool:
     """True once `text` occurs at least `count` times in the file."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.read_text(errors="replace").count(text) >= count:
             return True
-        time.sleep(0.1)
+        await asyncio.sleep(0.1)
     return False
 
 
 def test_aclose_closes_the_upstream_response_and_the_upstream_stops(
         llama_cpp_server: str, llama_cpp_server_log: Path) -> None:
     """llama_cpp.server prints "Disconnected from client" when it stops generating for a
-    client that went away: that line is the evidence the upstream stopped."""
+    client that went away: that line is the evidence the upstream stopped. We wait for it
+    while the engine (and its connection pool) is still open, so only aclose() can cause it."""
     marker = "Disconnected from client"
     seen_before = llama_cpp_server_log.read_text(errors="replace").count(marker)
 
-    async def body(e: UpstreamEngine) -> tuple[int, bool]:
+    async def body(e: UpstreamEngine) -> tuple[int, bool, bool]:
         stream = e.stream(request("drop-me", chat=False, prompt="1, 2, 3, 4, 5,",
                                   max_tokens=1000))
         deltas = 0
@@ -255,11 +256,13 @@ def test_aclose_closes_the_upstream_response_and_the_upstream_stops(
                 break
         response = e._inflight["drop-me"]
         await stream.aclose()
-        return deltas, response.is_closed and "drop-me" not in e._inflight
+        closed = response.is_closed and "drop-me" not in e._inflight
+        return deltas, closed, await wait_for_text(llama_cpp_server_log, marker,
+                                                   seen_before + 1)
 
-    deltas, closed = with_engine(make_engine(llama_cpp_server), body)
+    deltas, closed, upstream_stopped = with_engine(make_engine(llama_cpp_server), body)
     assert deltas == 2 and closed
-    assert wait_for_text(llama_cpp_server_log, marker, seen_before + 1)
+    assert upstream_stopped
 
 
 def test_prompt_token_estimate() -> None:
