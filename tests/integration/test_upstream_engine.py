@@ -11,8 +11,8 @@ import json
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -188,6 +188,16 @@ def test_stop_strings_are_applied_by_the_upstream(llama_cpp_server: str) -> None
     assert text_of(events) == expected_prefix
 
 
+async def wait_for_text(path: Path, text: str, count: int, timeout: float = 15.0) -> bool:
+    """True once `text` occurs at least `count` times in the file."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.read_text(errors="replace").count(text) >= count:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
 def test_cancel_mid_stream_ends_early_with_cancelled(llama_cpp_server: str) -> None:
     async def body(e: UpstreamEngine) -> list[StreamEvent]:
         events: list[StreamEvent] = []
@@ -205,8 +215,13 @@ def test_cancel_mid_stream_ends_early_with_cancelled(llama_cpp_server: str) -> N
     assert len(events) < 20
 
 
-def test_cancel_from_another_task_unblocks_a_pending_read(llama_cpp_server: str) -> None:
-    """How the API cancels: a disconnect watcher, not the consumer, calls cancel()."""
+def test_cancel_from_another_task_unblocks_a_pending_read(
+        llama_cpp_server: str, llama_cpp_server_log: Path) -> None:
+    """How the API cancels: a disconnect watcher, not the consumer, calls cancel(). The
+    server's "Disconnected from client" line shows the upstream stopped too."""
+    marker = "Disconnected from client"
+    seen_before = llama_cpp_server_log.read_text(errors="replace").count(marker)
+
     async def body(e: UpstreamEngine) -> list[StreamEvent]:
         events: list[StreamEvent] = []
 
@@ -219,22 +234,13 @@ def test_cancel_from_another_task_unblocks_a_pending_read(llama_cpp_server: str)
             await asyncio.sleep(0.005)
         await e.cancel("watch-me")
         await asyncio.wait_for(consumer, timeout=10)
+        assert await wait_for_text(llama_cpp_server_log, marker, seen_before + 1)
         return events
 
     events = with_engine(make_engine(llama_cpp_server), body)
     finished = assert_well_formed(events)
     assert finished.finish_reason == "cancelled"
     assert finished.usage.completion_tokens < 500
-
-
-async def wait_for_text(path: Path, text: str, count: int, timeout: float = 15.0) -> bool:
-    """True once `text` occurs at least `count` times in the file."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.read_text(errors="replace").count(text) >= count:
-            return True
-        await asyncio.sleep(0.1)
-    return False
 
 
 def test_aclose_closes_the_upstream_response_and_the_upstream_stops(
@@ -263,6 +269,12 @@ def test_aclose_closes_the_upstream_response_and_the_upstream_stops(
     deltas, closed, upstream_stopped = with_engine(make_engine(llama_cpp_server), body)
     assert deltas == 2 and closed
     assert upstream_stopped
+
+
+def test_metadata_drops_credentials_from_the_url() -> None:
+    engine = make_engine("http://user:hunter2@vllm.internal:8000/v1/", api_key="sk-x")
+    assert engine.metadata()["upstream_base_url"] == "http://vllm.internal:8000/v1"
+    assert "hunter2" not in json.dumps(engine.metadata())
 
 
 def test_prompt_token_estimate() -> None:

@@ -19,8 +19,8 @@ import httpx
 
 from warden.config import ModelConfig, UpstreamConfig
 from warden.engine.base import (
-    FinishReason,
     Finished,
+    FinishReason,
     GenerationRequest,
     PromptTooLong,
     StreamEvent,
@@ -36,9 +36,7 @@ log = logging.getLogger(__name__)
 _RETRY_BACKOFF_S = 0.2
 _ERROR_BODY_LIMIT = 64 * 1024
 _SNIPPET_CHARS = 300
-_FINISH_REASONS: dict[str, FinishReason] = {
-    "stop": "stop", "length": "length", "content_filter": "content_filter",
-}
+_FINISH_REASONS: dict[str, FinishReason] = {r: r for r in ("stop", "length", "content_filter")}
 
 
 def _redact(url: str) -> str:
@@ -59,6 +57,7 @@ class UpstreamEngine:
         self._base_url = config.upstream.base_url.rstrip("/")
         self._public_url = _redact(self._base_url)
         self._upstream_model = config.upstream.model or config.name
+        self._max_concurrency = config.max_concurrency
         # A transport can be injected to wrap the real one (fault injection, custom TLS).
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
@@ -66,20 +65,19 @@ class UpstreamEngine:
         self._inflight: dict[str, httpx.Response] = {}
         self._cancelled: set[str] = set()
 
-    # -- lifecycle -----------------------------------------------------------------------
-
     async def start(self) -> None:
         up = self._upstream
-        timeout = httpx.Timeout(
-            connect=up.connect_timeout_s,
-            read=up.read_timeout_s,
-            write=up.connect_timeout_s,  # request bodies are small: a slow write is a sick peer
-            pool=up.read_timeout_s,  # waiting for a free connection is waiting on other streams
-        )
+        # Bodies are small, so a slow write is a sick peer; waiting for a pooled connection
+        # is waiting on other streams, so it gets the read budget.
+        timeout = httpx.Timeout(connect=up.connect_timeout_s, read=up.read_timeout_s,
+                                write=up.connect_timeout_s, pool=up.read_timeout_s)
         headers = {"Accept": "application/json"}
         if up.api_key is not None:
             headers["Authorization"] = f"Bearer {up.api_key.get_secret_value()}"
-        self._client = httpx.AsyncClient(timeout=timeout, headers=headers,
+        # Admission bounds concurrent streams per model; the pool must not be a second,
+        # hidden limit below it (+1 for the readiness probe).
+        limits = httpx.Limits(max_connections=max(100, self._max_concurrency + 1))
+        self._client = httpx.AsyncClient(timeout=timeout, headers=headers, limits=limits,
                                          transport=self._transport)
         # A down upstream must not stop the gateway from starting: /readyz reports it instead.
         if not await self.probe():
@@ -87,9 +85,8 @@ class UpstreamEngine:
                         self._public_url, self.model_name)
 
     async def close(self) -> None:
-        for response in list(self._inflight.values()):
-            await response.aclose()
-        self._inflight.clear()
+        for rid in list(self._inflight):
+            await self.cancel(rid)  # open streams end as "cancelled", not as upstream errors
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -100,25 +97,19 @@ class UpstreamEngine:
 
     async def probe(self) -> bool:
         """Re-check `GET {base_url}/models` and update readiness; used by /readyz."""
+        self._ready = False
         if self._client is None:
-            self._ready = False
             return False
         try:
             response = await self._client.get(f"{self._base_url}/models")
             self._ready = response.is_success
         except httpx.HTTPError as exc:
             log.info("upstream probe %s/models failed: %r", self._public_url, exc)
-            self._ready = False
         return self._ready
 
     def metadata(self) -> dict[str, Any]:
-        return {
-            "backend": "upstream",
-            "upstream_base_url": self._public_url,
-            "upstream_model": self._upstream_model,
-        }
-
-    # -- generation ----------------------------------------------------------------------
+        return {"backend": "upstream", "upstream_base_url": self._public_url,
+                "upstream_model": self._upstream_model}
 
     async def count_prompt_tokens(self, request: GenerationRequest) -> int:
         """An estimate (about 4 characters a token, plus 4 tokens of framing per message).
@@ -133,8 +124,8 @@ class UpstreamEngine:
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamEvent, None]:
         chat = request.messages is not None
-        response = await self._open(chat, self._payload(request))
         rid = request.request_id
+        response = await self._open(chat, self._payload(request), rid)
         self._inflight[rid] = response
         content_chunks = 0
         finish: str | None = None
@@ -190,17 +181,13 @@ class UpstreamEngine:
         self._cancelled.add(request_id)
         await response.aclose()
 
-    # -- helpers -------------------------------------------------------------------------
-
     def _payload(self, request: GenerationRequest) -> dict[str, Any]:
         s = request.sampling
+        # top_k is not sent: OpenAI-compatible servers that do not know it reject the request.
         payload: dict[str, Any] = {
-            "model": self._upstream_model,
-            "stream": True,
+            "model": self._upstream_model, "stream": True,
             "stream_options": {"include_usage": True},
-            "max_tokens": s.max_tokens,
-            "temperature": s.temperature,
-            "top_p": s.top_p,
+            "max_tokens": s.max_tokens, "temperature": s.temperature, "top_p": s.top_p,
         }
         if request.messages is not None:
             payload["messages"] = list(request.messages)
@@ -212,12 +199,11 @@ class UpstreamEngine:
             payload["stop"] = list(s.stop)
         return payload
 
-    async def _open(self, chat: bool, payload: dict[str, Any]) -> httpx.Response:
-        """POST and return the streaming response once its status says it is a stream.
+    async def _open(self, chat: bool, payload: dict[str, Any], rid: str) -> httpx.Response:
+        """POST; return the response once its status says a stream follows, else raise.
 
         Only connect errors are retried: nothing reached the upstream, so a retry cannot
-        generate twice.
-        """
+        generate twice."""
         if self._client is None:
             raise UpstreamUnavailable(f"upstream {self._public_url}: engine not started")
         url = f"{self._base_url}/{'chat/completions' if chat else 'completions'}"
@@ -225,7 +211,9 @@ class UpstreamEngine:
         attempts = self._upstream.connect_retries + 1
         for attempt in range(1, attempts + 1):
             try:
-                request = self._client.build_request("POST", url, json=payload)
+                # X-Request-Id lets an operator follow one request into vLLM's logs.
+                request = self._client.build_request("POST", url, json=payload,
+                                                     headers={"X-Request-Id": rid})
                 response = await self._client.send(request, stream=True)
                 break
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -240,7 +228,7 @@ class UpstreamEngine:
                 raise UpstreamTimeout(f"upstream {public} timed out: {exc!r}") from exc
             except httpx.HTTPError as exc:
                 raise UpstreamUnavailable(f"upstream {public} failed: {exc!r}") from exc
-        self._ready = True
+        self._ready = response.status_code < 500
         if response.is_success:
             return response
         try:
@@ -251,8 +239,9 @@ class UpstreamEngine:
             await response.aclose()
         status = response.status_code
         if 400 <= status < 500:
-            message = _error_message(body) or f"upstream rejected: {status}"
-            if _error_code(body) == "context_length_exceeded" or (
+            message, code = _parse_error(body)
+            message = message or f"upstream rejected: {status}"
+            if code == "context_length_exceeded" or (
                     status == 400 and "maximum context length" in message):
                 raise PromptTooLong(message)  # same 400, but clients know this code
             raise UpstreamRejected(message, status)
@@ -293,10 +282,10 @@ class UpstreamEngine:
             ) from exc
         if not isinstance(chunk, dict):
             raise UpstreamUnavailable(f"upstream {self._public_url} sent non-object SSE data")
-        if "error" in chunk:
+        if chunk.get("error"):
             # vLLM reports failures mid-stream as a data event carrying an error object.
             raise UpstreamUnavailable(
-                f"upstream {self._public_url} failed mid-stream: {_error_message(data)}"
+                f"upstream {self._public_url} failed mid-stream: {_parse_error(data)[0]}"
             )
         return chunk
 
@@ -319,33 +308,24 @@ def _usage(raw: dict[str, Any]) -> Usage | None:
 
 
 async def _read_capped(response: httpx.Response) -> str:
-    body = b""
+    body = bytearray()
     async for part in response.aiter_bytes():
         body += part
-        if len(body) >= _ERROR_BODY_LIMIT:
+        if len(body) >= _ERROR_BODY_LIMIT:  # an error page is never worth more
             break
     return body.decode("utf-8", errors="replace")
 
 
-def _error_code(body: str) -> str | None:
-    try:
-        error = json.loads(body).get("error")
-    except (json.JSONDecodeError, AttributeError):
-        return None
-    return str(error.get("code")) if isinstance(error, dict) else None
-
-
-def _error_message(body: str) -> str:
-    """The message of an OpenAI-, TGI- or FastAPI-shaped error body, else a snippet."""
+def _parse_error(body: str) -> tuple[str, str | None]:
+    """(message, code) of an OpenAI-, vLLM-, TGI- or FastAPI-shaped error body."""
     try:
         parsed = json.loads(body)
     except json.JSONDecodeError:
-        return body[:_SNIPPET_CHARS].strip()
-    if isinstance(parsed, dict):
-        error = parsed.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-        for key in ("error", "message", "detail"):
-            if parsed.get(key):
-                return str(parsed[key])[:_SNIPPET_CHARS * 2]
-    return body[:_SNIPPET_CHARS].strip()
+        parsed = None
+    if not isinstance(parsed, dict):
+        return body[:_SNIPPET_CHARS].strip(), None
+    error = parsed.get("error")
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"]), str(error.get("code") or "") or None
+    text = next((str(parsed[k]) for k in ("error", "message", "detail") if parsed.get(k)), body)
+    return text[:_SNIPPET_CHARS * 2].strip(), None

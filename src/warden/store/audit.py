@@ -2,28 +2,46 @@
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from warden.store.db import Database
 from warden.store.hashchain import GENESIS, ChainProblem, ChainRecord, link_hash, verify
 from warden.store.models import AuditRecord
 
-_APPEND_ATTEMPTS = 20
+_APPEND_ATTEMPTS = 50
+# Any constant: every replica's appends queue on it (PostgreSQL only).
+_PG_AUDIT_LOCK = 0x57A2D4
 
 
 class AuditLog:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._lock = threading.Lock()
 
     def append(self, kind: str, actor: str, payload: dict[str, Any]) -> int:
-        """Add one record and return its sequence number."""
-        for _ in range(_APPEND_ATTEMPTS):
+        """Add one record and return its sequence number.
+
+        Appends are serialized: in-process by a lock, across PostgreSQL replicas by an advisory
+        lock held for the transaction. The unique prev_hash index is the last line of defence
+        (SQLite across processes): a writer that lost the race retries on the new tail.
+        """
+        with self._lock:
+            return self._append(kind, actor, payload)
+
+    def _append(self, kind: str, actor: str, payload: dict[str, Any]) -> int:
+        for attempt in range(_APPEND_ATTEMPTS):
             with self._db.session() as session:
+                if session.get_bind().dialect.name == "postgresql":
+                    session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                    {"k": _PG_AUDIT_LOCK})
                 tail = session.scalars(
                     select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(1)
                 ).first()
@@ -38,6 +56,7 @@ class AuditLog:
                     return seq
                 except IntegrityError:
                     session.rollback()  # another writer took this slot; read the new tail
+            time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
         raise RuntimeError("audit log: could not append after repeated write conflicts")
 
     def records(self, batch: int = 1000) -> Iterator[AuditRecord]:
