@@ -38,10 +38,15 @@ REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 14
 LIMITER_PREFIX = "warden:rl:"
 
 
-def config(tier: dict[str, Any] | None = None, **sections: Any) -> dict[str, Any]:
-    """A config whose only (and default) tier is TIER: generous limits, overridden by `tier`."""
+def config(tier: dict[str, Any] | None = None, model: dict[str, Any] | None = None,
+           **sections: Any) -> dict[str, Any]:
+    """A config whose only (and default) tier is TIER: generous limits, overridden by `tier`.
+
+    The model runs on one thread: several servers (and other work) share this machine's
+    cores, and llama.cpp threads slow down badly when they outnumber the free cores.
+    """
     return {"auth": {"default_tier": TIER}, "tiers": {TIER: {**GENEROUS, **(tier or {})}},
-            **sections}
+            "models": [{"name": MODEL, "n_threads": 1, **(model or {})}], **sections}
 
 
 def complete(client: httpx.Client, **body: Any) -> httpx.Response:
@@ -83,7 +88,10 @@ def held_stream(client: httpx.Client, max_tokens: int = 300) -> Iterator[httpx.R
             "stream": True}
     with client.stream("POST", "/v1/completions", json=body) as response:
         assert response.status_code == 200, response.read().decode()
-        first = next(line for line in response.iter_lines() if line.startswith("data: "))
+        # Keep a reference to the line iterator: once it is garbage-collected, httpx closes
+        # the connection and the server (rightly) ends the generation.
+        lines = response.iter_lines()
+        first = next(line for line in lines if line.startswith("data: "))
         assert json.loads(first.removeprefix("data: "))["choices"][0]["finish_reason"] is None
         yield response
 
@@ -225,8 +233,7 @@ def queue_depth(client: httpx.Client) -> float:
 
 
 def test_bounded_queue_rejects_overflow_and_keeps_accepted_work() -> None:
-    server = WardenServer(config(models=[{"name": MODEL, "queue_size": 1,
-                                          "max_concurrency": 1}]))
+    server = WardenServer(config(model={"queue_size": 1, "max_concurrency": 1}))
     key = server.create_key("a", tier=TIER)
     with server, server.client(key) as client, ThreadPoolExecutor(1) as pool:
         with held_stream(client, max_tokens=500):  # A holds the only engine slot
@@ -310,8 +317,7 @@ def test_redis_limits_are_shared_across_replicas() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="warden-replicas-"))
     cfg = config({"rpm": 50}, store={"url": f"sqlite:///{workdir}/shared.db",
                                      "redis_url": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"},
-                 # One thread each: three replicas share two cores.
-                 models=[{"name": MODEL, "queue_size": 200, "n_threads": 1}])
+                 model={"queue_size": 200})
     servers = [WardenServer(cfg, workdir=workdir) for _ in range(3)]
     key = servers[0].create_key("shared", tier=TIER)
     with contextlib.ExitStack() as stack:

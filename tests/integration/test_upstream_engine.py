@@ -435,7 +435,7 @@ def run_fake(base: str, fault: str, read_timeout_s: float = 5.0,
         try:
             async for event in e.stream(request()):
                 events.append(event)
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
+        except Exception as exc:
             return exc
         return None
 

@@ -39,13 +39,13 @@ tiers:
 
 def test_upstream_backend_requires_its_block(tmp_path: Path) -> None:
     path = write(tmp_path, "models: [{name: x, backend: upstream}]\n")
-    with pytest.raises(ConfigError, match="needs an 'upstream:' block"):
+    with pytest.raises(ConfigError, match=r"needs an 'upstream:' block"):
         load_config(path, environ={})
 
 
 def test_default_tier_must_exist(tmp_path: Path) -> None:
     path = write(tmp_path, "auth: {default_tier: gold}\n")
-    with pytest.raises(ConfigError, match="auth.default_tier 'gold'"):
+    with pytest.raises(ConfigError, match=r"auth\.default_tier 'gold'"):
         load_config(path, environ={})
 
 
@@ -75,7 +75,7 @@ def test_env_overrides_nested_keys_and_list_items(tmp_path: Path) -> None:
 
 
 def test_env_override_errors_name_the_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="server.port"):
+    with pytest.raises(ConfigError, match=r"server\.port"):
         load_config(None, environ={"WARDEN_SERVER__PORT": "not-a-number"})
 
 

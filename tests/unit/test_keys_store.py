@@ -62,5 +62,5 @@ def test_audit_chain_detects_tampering(db) -> None:
         row = s.get(AuditRecord, 3)
         row.payload = {"key_id": "forged"}
         s.commit()
-    checked, problem = audit.verify()
+    _checked, problem = audit.verify()
     assert problem is not None and problem.seq == 3

@@ -25,8 +25,8 @@ from warden.engine.base import (
     Usage,
 )
 from warden.ratelimit import (
-    Limits,
     LimiterUnavailable,
+    Limits,
     RateLimited,
     RequestTooLarge,
     Reservation,
@@ -131,7 +131,7 @@ class Generation:
     async def _cleanup(self) -> None:
         try:
             await self._stream.aclose()  # type: ignore[attr-defined]
-        except Exception:  # noqa: BLE001 - the engine already failed; we only free resources
+        except Exception:
             log.debug("engine stream close failed", exc_info=True)
         usage = self.usage or Usage(self.prompt_tokens, len(self.completion_text_parts))
         model = self.request.model
@@ -141,7 +141,7 @@ class Generation:
         self.service.admissions[model].observe_service_time(time.monotonic() - self.arrived)
         try:
             await self.service.limiter.reconcile(self.reservation, usage.total_tokens)
-        except Exception:  # noqa: BLE001 - the window expires on its own; log and go on
+        except Exception:
             log.warning("rate-limit reconcile failed for %s", self.request.request_id,
                         exc_info=True)
 

@@ -47,6 +47,11 @@ class _Job:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
 
+def _log_worker_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("llama.cpp worker failed", exc_info=future.exception())
+
+
 class LlamaCppEngine:
     def __init__(self, config: ModelConfig) -> None:
         self.model_name = config.name
@@ -150,10 +155,11 @@ class LlamaCppEngine:
         finally:
             # Reached on normal end, on an exception, and when the consumer closes us early
             # (client gone, timeout): the worker sees the flag before its next token.
+            # No waiting for the worker here: a timeout or hang-up must answer at once, and
+            # the single-thread executor already keeps the next job behind this one.
             job.cancelled.set()
             self._jobs.pop(request.request_id, None)
-            if not future.done():
-                await asyncio.shield(future)
+            future.add_done_callback(_log_worker_failure)
 
     async def cancel(self, request_id: str) -> None:
         job = self._jobs.get(request_id)
@@ -166,7 +172,7 @@ class LlamaCppEngine:
                 job.emit(Finished("cancelled", Usage(len(job.prompt_tokens), 0)))
                 return
             self._generate(job)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises
+        except BaseException as exc:
             job.emit(exc)
         finally:
             job.emit(_END)
@@ -184,7 +190,7 @@ class LlamaCppEngine:
         stops = tuple(sampling.stop) + (self._chat_stops if job.request.messages else ())
         assembler = TextAssembler(stops)
         budget = min(sampling.max_tokens, self._config.n_ctx - len(job.prompt_tokens))
-        eog = llm._model.token_eos()  # noqa: SLF001
+        eog = llm._model.token_eos()
         produced = 0
         reason: FinishReason = "length"
         started = time.perf_counter()
@@ -226,5 +232,5 @@ class LlamaCppEngine:
     def _is_end_of_generation(self, token: int) -> bool:
         import llama_cpp
 
-        vocab = llama_cpp.llama_model_get_vocab(self._llm._model.model)  # noqa: SLF001
+        vocab = llama_cpp.llama_model_get_vocab(self._llm._model.model)
         return bool(llama_cpp.llama_vocab_is_eog(vocab, token))

@@ -89,7 +89,7 @@ class Database:
             with self.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
             return True
-        except Exception:  # noqa: BLE001 - readiness reports false, the log says why
+        except Exception:
             return False
 
     def dispose(self) -> None:

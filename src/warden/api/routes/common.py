@@ -53,7 +53,7 @@ async def collect_unless_disconnected(request: Request, generation: Generation
         return task.result()
     except GenerationTimeout as exc:
         raise APIError(504, "The request timed out while generating "
-                            f"(server.request_timeout_s).", code="timeout") from exc
+                            "(server.request_timeout_s).", code="timeout") from exc
     finally:
         if not task.done():
             task.cancel()
@@ -75,7 +75,7 @@ def sse_response(generation: Generation,
         except APIError as exc:
             yield sse.error_event(exc.message, exc.code or "error", exc.type)
             yield sse.DONE
-        except Exception as exc:  # noqa: BLE001 - headers are sent; report in-band
+        except Exception as exc:
             yield sse.error_event(f"Generation failed: {exc}", "engine_error")
             yield sse.DONE
 
