@@ -230,8 +230,9 @@ def test_cancel_from_another_task_unblocks_a_pending_read(
                 events.append(event)
 
         consumer = asyncio.create_task(consume())
-        while not events:
+        while not events and not consumer.done():
             await asyncio.sleep(0.005)
+        assert events, consumer.exception()
         await e.cancel("watch-me")
         await asyncio.wait_for(consumer, timeout=10)
         assert await wait_for_text(llama_cpp_server_log, marker, seen_before + 1)

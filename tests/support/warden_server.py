@@ -58,12 +58,12 @@ class WardenServer:
             args += ["--tier", tier]
         return self.cli(*args).stdout.strip()
 
-    def start(self, timeout: float = 120) -> WardenServer:
+    def start(self, timeout: float = 120, wait_path: str = "/readyz") -> WardenServer:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen([*WARDEN, "serve"], env=self.env(), cwd=self.workdir,
                                      stdout=log, stderr=subprocess.STDOUT)
         try:
-            wait_for_http(f"{self.base_url}/readyz", timeout=timeout, proc=self.proc)
+            wait_for_http(f"{self.base_url}{wait_path}", timeout=timeout, proc=self.proc)
         except (RuntimeError, TimeoutError) as exc:
             self.stop()
             raise RuntimeError(f"warden did not start: {exc}\n{self.log()[-4000:]}") from exc

@@ -257,5 +257,17 @@ class GenerationService:
                            code="limiter_unavailable", headers={"retry-after": "1"}) from exc
 
 
+_PUBLIC_5XX = {
+    502: "The upstream model server failed or is unreachable; retry shortly. The server log "
+         "has the details under this request's x-request-id.",
+    504: "The upstream model server did not answer in time; retry shortly.",
+}
+
+
 def _engine_error(exc: EngineError) -> APIError:
+    if exc.status_code >= 500:
+        # Upstream bodies can hold tracebacks and internal URLs: log them, don't relay them.
+        log.warning("engine error %s: %s", exc.code, exc)
+        return APIError(exc.status_code, _PUBLIC_5XX.get(exc.status_code, "Engine failure."),
+                        code=exc.code)
     return APIError(exc.status_code, str(exc), code=exc.code)

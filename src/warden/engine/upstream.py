@@ -97,15 +97,17 @@ class UpstreamEngine:
 
     async def probe(self) -> bool:
         """Re-check `GET {base_url}/models` and update readiness; used by /readyz."""
-        self._ready = False
-        if self._client is None:
-            return False
-        try:
-            response = await self._client.get(f"{self._base_url}/models")
-            self._ready = response.is_success
-        except httpx.HTTPError as exc:
-            log.info("upstream probe %s/models failed: %r", self._public_url, exc)
-        return self._ready
+        ready = False
+        if self._client is not None:
+            try:
+                # /readyz must answer quickly, so the probe does not get the read budget.
+                response = await self._client.get(f"{self._base_url}/models",
+                                                  timeout=self._upstream.connect_timeout_s)
+                ready = response.is_success
+            except httpx.HTTPError as exc:
+                log.info("upstream probe %s/models failed: %r", self._public_url, exc)
+        self._ready = ready
+        return ready
 
     def metadata(self) -> dict[str, Any]:
         return {"backend": "upstream", "upstream_base_url": self._public_url,
@@ -125,7 +127,7 @@ class UpstreamEngine:
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamEvent, None]:
         chat = request.messages is not None
         rid = request.request_id
-        response = await self._open(chat, self._payload(request), rid)
+        response = await self._open(chat, self._payload(request))
         self._inflight[rid] = response
         content_chunks = 0
         finish: str | None = None
@@ -199,7 +201,7 @@ class UpstreamEngine:
             payload["stop"] = list(s.stop)
         return payload
 
-    async def _open(self, chat: bool, payload: dict[str, Any], rid: str) -> httpx.Response:
+    async def _open(self, chat: bool, payload: dict[str, Any]) -> httpx.Response:
         """POST; return the response once its status says a stream follows, else raise.
 
         Only connect errors are retried: nothing reached the upstream, so a retry cannot
@@ -211,9 +213,8 @@ class UpstreamEngine:
         attempts = self._upstream.connect_retries + 1
         for attempt in range(1, attempts + 1):
             try:
-                # X-Request-Id lets an operator follow one request into vLLM's logs.
-                request = self._client.build_request("POST", url, json=payload,
-                                                     headers={"X-Request-Id": rid})
+                # No X-Request-Id: llama_cpp.server answers 400 to one that is not a UUID4.
+                request = self._client.build_request("POST", url, json=payload)
                 response = await self._client.send(request, stream=True)
                 break
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
