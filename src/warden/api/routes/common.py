@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
@@ -15,7 +15,9 @@ from starlette.background import BackgroundTask
 from warden.api import sse
 from warden.api.errors import APIError
 from warden.api.serving import Generation, GenerationTimeout
-from warden.engine.base import Finished, SamplingParams, TextDelta, Usage
+from warden.api.state import AppState
+from warden.engine.base import Finished, GenerationRequest, SamplingParams, TextDelta, Usage
+from warden.store.keys import Principal
 
 _DISCONNECT_POLL_S = 0.25
 
@@ -24,10 +26,28 @@ def request_id(request: Request) -> str:
     return request.scope.get("state", {}).get("request_id") or "req_unknown"
 
 
-def sampling(*, max_tokens: int, temperature: float, top_p: float, seed: int | None,
-             stop: list[str], top_k: int = 0) -> SamplingParams:
-    return SamplingParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                          top_k=top_k, seed=seed, stop=tuple(stop))
+class SamplingBody(Protocol):
+    temperature: float
+    top_p: float
+    seed: int | None
+
+    def stop_list(self) -> list[str]: ...
+
+
+def build_request(request: Request, state: AppState, principal: Principal, body: SamplingBody,
+                  *, model: str, max_tokens: int | None, prompt: str | None = None,
+                  messages: tuple[dict[str, Any], ...] | None = None) -> GenerationRequest:
+    """Check the model and the tier's max_tokens, then describe the work for the engine."""
+    state.service.engine_for(model)
+    request.state.model = model  # the metrics middleware labels the request with it
+    return GenerationRequest(
+        request_id=request_id(request), model=model, tenant=principal.key_id, prompt=prompt,
+        messages=messages,
+        sampling=SamplingParams(
+            max_tokens=state.service.max_tokens_for(principal, max_tokens),
+            temperature=body.temperature, top_p=body.top_p, top_k=getattr(body, "top_k", 0),
+            seed=body.seed, stop=tuple(body.stop_list())),
+    )
 
 
 def usage_dict(usage: Usage) -> dict[str, Any]:

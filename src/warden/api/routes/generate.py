@@ -12,17 +12,16 @@ from fastapi.responses import JSONResponse, Response
 from warden.api import sse
 from warden.api.auth import authenticate
 from warden.api.routes.common import (
+    build_request,
     collect_unless_disconnected,
     deltas,
-    request_id,
-    sampling,
     sse_response,
     usage_dict,
 )
 from warden.api.schemas import GenerateRequest, messages_as_dicts
 from warden.api.serving import Generation
 from warden.api.state import AppState, app_state
-from warden.engine.base import GenerationRequest, TextDelta
+from warden.engine.base import TextDelta
 from warden.store.keys import Principal
 
 router = APIRouter(prefix="/v1", tags=["native"], dependencies=[Depends(authenticate)])
@@ -44,19 +43,12 @@ def _timings(generation: Generation, completion_tokens: int) -> dict[str, Any]:
 async def generate(body: GenerateRequest, request: Request,
                    principal: Principal = Depends(authenticate),
                    state: AppState = Depends(app_state)) -> Response:
-    service = state.service
-    model = body.model or service.default_model()
-    service.engine_for(model)
-    request.state.model = model
-    rid = request_id(request)
-    gen_request = GenerationRequest(
-        request_id=rid, model=model, tenant=principal.key_id, prompt=body.prompt,
-        messages=messages_as_dicts(body.messages) if body.messages else None,
-        sampling=sampling(max_tokens=service.max_tokens_for(principal, body.max_tokens),
-                          temperature=body.temperature, top_p=body.top_p, top_k=body.top_k,
-                          seed=body.seed, stop=body.stop_list()),
-    )
-    generation = await service.start(principal, gen_request)
+    model = body.model or state.service.default_model()
+    gen_request = build_request(
+        request, state, principal, body, model=model, max_tokens=body.max_tokens,
+        prompt=body.prompt, messages=messages_as_dicts(body.messages) if body.messages else None)
+    rid = gen_request.request_id
+    generation = await state.service.start(principal, gen_request)
     if body.stream:
         return sse_response(generation, lambda g: _frames(g, rid, model))
     text, finished = await collect_unless_disconnected(request, generation)

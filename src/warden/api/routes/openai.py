@@ -12,18 +12,17 @@ from fastapi.responses import JSONResponse, Response
 from warden.api import sse
 from warden.api.auth import authenticate
 from warden.api.routes.common import (
+    build_request,
     collect_unless_disconnected,
     deltas,
     openai_finish_reason,
-    request_id,
-    sampling,
     sse_response,
     usage_dict,
 )
 from warden.api.schemas import ChatCompletionRequest, CompletionRequest, messages_as_dicts
 from warden.api.serving import Generation
 from warden.api.state import AppState, app_state
-from warden.engine.base import GenerationRequest, TextDelta
+from warden.engine.base import TextDelta
 from warden.store.keys import Principal
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(authenticate)])
@@ -47,18 +46,11 @@ async def list_models(state: AppState = Depends(app_state)) -> dict[str, Any]:
 async def chat_completions(body: ChatCompletionRequest, request: Request,
                            principal: Principal = Depends(authenticate),
                            state: AppState = Depends(app_state)) -> Response:
-    service = state.service
-    service.engine_for(body.model)
-    request.state.model = body.model
-    rid = request_id(request)
-    gen_request = GenerationRequest(
-        request_id=rid, model=body.model, tenant=principal.key_id,
-        messages=messages_as_dicts(body.messages),
-        sampling=sampling(max_tokens=service.max_tokens_for(principal, body.requested_max_tokens()),
-                          temperature=body.temperature, top_p=body.top_p, seed=body.seed,
-                          stop=body.stop_list()),
-    )
-    generation = await service.start(principal, gen_request)
+    gen_request = build_request(request, state, principal, body, model=body.model,
+                                max_tokens=body.requested_max_tokens(),
+                                messages=messages_as_dicts(body.messages))
+    rid = gen_request.request_id
+    generation = await state.service.start(principal, gen_request)
     chunk_id, created = _public_id("chatcmpl", rid), int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -100,18 +92,11 @@ async def _chat_frames(generation: Generation, chunk_id: str, created: int, mode
 async def completions(body: CompletionRequest, request: Request,
                       principal: Principal = Depends(authenticate),
                       state: AppState = Depends(app_state)) -> Response:
-    service = state.service
-    service.engine_for(body.model)
-    request.state.model = body.model
-    rid = request_id(request)
     prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
-    gen_request = GenerationRequest(
-        request_id=rid, model=body.model, tenant=principal.key_id, prompt=prompt,
-        sampling=sampling(max_tokens=service.max_tokens_for(principal, body.max_tokens),
-                          temperature=body.temperature, top_p=body.top_p, seed=body.seed,
-                          stop=body.stop_list()),
-    )
-    generation = await service.start(principal, gen_request)
+    gen_request = build_request(request, state, principal, body, model=body.model,
+                                max_tokens=body.max_tokens, prompt=prompt)
+    rid = gen_request.request_id
+    generation = await state.service.start(principal, gen_request)
     chunk_id, created = _public_id("cmpl", rid), int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
