@@ -57,14 +57,35 @@ class ModelConfig(_Strict):
     n_batch: int = Field(512, ge=1)
     seed: int = 42
     queue_size: int = Field(64, ge=1, description="Waiting requests beyond this get 503.")
-    max_concurrency: int = Field(1, ge=1, description="Requests generating at once.")
+    max_concurrency: int | None = Field(
+        None, ge=1, description="Requests in the engine at once; default max_batch for "
+                                "llamacpp, 16 for upstream.")
+    max_batch: int = Field(8, ge=1, le=256, description="Sequences decoded together.")
+    chunk_size: int = Field(256, ge=1, description="Prompt tokens prefilled per step per "
+                                                   "sequence, so running streams keep flowing.")
+    l_switch: int | None = Field(None, ge=16, description="Past this many cached tokens a "
+                                 "sequence keeps n_sink + a sliding window (bounded memory). "
+                                 "Default: n_ctx.")
+    n_sink: int = Field(4, ge=0, description="Attention-sink tokens kept past l_switch.")
+    prefix_cache: bool = Field(True, description="Reuse a tenant's shared prompt prefix.")
+    max_prompt_tokens: int | None = Field(None, ge=1, description="Accept prompts longer "
+                                          "than n_ctx up to this (needs l_switch < n_ctx).")
     upstream: UpstreamConfig | None = None
 
     @model_validator(mode="after")
     def _backend_needs_its_settings(self) -> ModelConfig:
         if self.backend == "upstream" and self.upstream is None:
             raise ValueError("backend 'upstream' needs an 'upstream:' block with base_url")
+        if self.l_switch is not None and self.l_switch <= self.n_sink:
+            raise ValueError("l_switch must be larger than n_sink")
+        if self.n_batch < self.max_batch:
+            raise ValueError("n_batch must be at least max_batch (one token per sequence)")
         return self
+
+    def engine_concurrency(self) -> int:
+        if self.max_concurrency is not None:
+            return self.max_concurrency
+        return self.max_batch if self.backend == "llamacpp" else 16
 
 
 class TierConfig(_Strict):

@@ -154,7 +154,7 @@ class GenerationService:
         self.limiter = limiter
         self.metrics = metrics
         self.admissions = {
-            m.name: Admission(m.max_concurrency, m.queue_size) for m in config.models
+            m.name: Admission(m.engine_concurrency(), m.queue_size) for m in config.models
         }
         self._tasks: set[asyncio.Task[None]] = set()
 

@@ -11,6 +11,6 @@ def build_engine(config: ModelConfig) -> Engine:
         from warden.engine.upstream import UpstreamEngine
 
         return UpstreamEngine(config)
-    from warden.engine.llamacpp import LlamaCppEngine
+    from warden.engine.batching.engine import LlamaCppEngine
 
     return LlamaCppEngine(config)

@@ -57,7 +57,7 @@ class UpstreamEngine:
         self._base_url = config.upstream.base_url.rstrip("/")
         self._public_url = _redact(self._base_url)
         self._upstream_model = config.upstream.model or config.name
-        self._max_concurrency = config.max_concurrency
+        self._max_concurrency = config.engine_concurrency()
         # A transport can be injected to wrap the real one (fault injection, custom TLS).
         self._transport = transport
         self._client: httpx.AsyncClient | None = None

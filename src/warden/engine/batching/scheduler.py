@@ -1,0 +1,240 @@
+"""Continuous batching over llama.cpp: one llama_decode per step for every live sequence.
+
+Each step:
+1. admit waiting requests into free slots, first come first served;
+2. drop cancelled sequences and free their KV at once;
+3. build one batch: one token for every decoding sequence, then prompt chunks for prefilling
+   sequences (bounded by `chunk_size`, so a long prompt never stalls running streams);
+4. decode, sample each sequence that produced logits, emit its text, retire the finished.
+
+Slots keep their KV after a request ends, tagged with the tenant and tokens, so the next
+request of the same tenant that shares a prefix (system prompt, few-shot block) skips it.
+A tenant never reuses another tenant's slot contents: no cross-tenant timing signal.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from warden.engine.base import Finished, FinishReason, TextDelta, Usage
+from warden.engine.batching.native import BatchEntry, DecodeError, NativeContext
+from warden.engine.batching.sequence import Sequence
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SchedulerLimits:
+    max_batch: int
+    chunk_size: int
+    n_ctx: int          # per-sequence context
+    l_switch: int       # beyond this many cached positions, switch to sink + sliding window
+    n_sink: int
+    prefix_cache: bool
+
+
+@dataclass
+class _SlotCache:
+    tenant: str | None = None
+    tokens: list[int] = field(default_factory=list)
+    last_used: int = 0
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class Scheduler:
+    def __init__(self, ctx: NativeContext, limits: SchedulerLimits, eog: set[int],
+                 piece: Callable[[int], bytes]) -> None:
+        self._ctx = ctx
+        self._limits = limits
+        self._eog = eog
+        self._piece = piece
+        self._admitted = 0
+        self._waiting: deque[Sequence] = deque()
+        self._active: dict[int, Sequence] = {}
+        self._slots = [_SlotCache() for _ in range(limits.max_batch)]
+        self._clock = 0
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="warden-batcher", daemon=True)
+        self.steps = 0
+
+    # control, from any thread ----------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, seq: Sequence) -> None:
+        with self._wake:
+            self._waiting.append(seq)
+            self._wake.notify()
+
+    def cancel(self, seq: Sequence) -> None:
+        seq.cancelled.set()
+        with self._wake:
+            self._wake.notify()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self._thread.join(timeout=30)
+
+    @property
+    def load(self) -> tuple[int, int]:
+        return len(self._active), len(self._waiting)
+
+    # the loop, on the scheduler thread -------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stopping and not self._waiting and not self._active:
+                    self._wake.wait()
+                if self._stopping:
+                    break
+                self._admit()
+            try:
+                self._step()
+            except Exception as exc:  # noqa: BLE001 - every live request hears about it
+                log.exception("batch step failed")
+                for seq in list(self._active.values()):
+                    seq.emit(exc)
+                    self._retire(seq, keep_cache=False)
+        for seq in list(self._active.values()) + list(self._waiting):
+            self._finish(seq, "cancelled")
+
+    def _admit(self) -> None:
+        while self._waiting and len(self._active) < self._limits.max_batch:
+            seq = self._waiting.popleft()
+            if seq.cancelled.is_set():
+                self._finish(seq, "cancelled", retire=False)
+                continue
+            self._place(seq)
+
+    def _place(self, seq: Sequence) -> None:
+        free = [i for i in range(self._limits.max_batch) if i not in self._active]
+        best, reuse = free[0], 0
+        if self._limits.prefix_cache:
+            for slot in free:
+                cache = self._slots[slot]
+                if cache.tenant != seq.tenant:
+                    continue
+                # Re-evaluate at least the last prompt token: its logits start the answer.
+                shared = min(common_prefix(cache.tokens, seq.prompt), len(seq.prompt) - 1)
+                if shared > reuse:
+                    best, reuse = slot, shared
+        if reuse == 0:
+            # No useful cache: take the least recently used free slot, keep hot ones longer.
+            best = min(free, key=lambda s: self._slots[s].last_used)
+        self._ctx.forget(best, reuse, -1)
+        cache = self._slots[best]
+        cache.tenant, cache.tokens = seq.tenant, list(seq.prompt[:reuse])
+        seq.slot, seq.prefilled, seq.pos, seq.cached_tokens = best, reuse, reuse, reuse
+        seq.history = list(seq.prompt[:reuse])
+        self._admitted += 1
+        seq.order = self._admitted
+        self._active[best] = seq
+
+    def _step(self) -> None:
+        for seq in [s for s in self._active.values() if s.cancelled.is_set()]:
+            self._finish(seq, "cancelled")
+        if not self._active:
+            return
+        entries: list[BatchEntry] = []
+        owners: list[Sequence | None] = []
+        for seq in self._active.values():
+            if seq.decoding:
+                self._make_room(seq)
+                entries.append(BatchEntry(seq.slot, seq.last_token, seq.pos, True))
+                owners.append(seq)
+                seq.pos += 1
+        budget = self._ctx.n_batch - len(entries)
+        for seq in sorted(self._active.values(), key=lambda s: s.order):
+            if budget <= 0:
+                break
+            if not seq.prefilling:
+                continue
+            self._make_room(seq)
+            start = seq.prefilled
+            n = min(len(seq.prompt) - start, budget, self._limits.chunk_size,
+                    self._limits.l_switch - seq.pos)
+            for k in range(n):
+                last = start + k == len(seq.prompt) - 1
+                entries.append(BatchEntry(seq.slot, seq.prompt[start + k], seq.pos + k, last))
+                owners.append(seq if last else None)
+            seq.history.extend(seq.prompt[start:start + n])
+            seq.prefilled += n
+            seq.pos += n
+            budget -= n
+        if not entries:
+            return
+        self._ctx.decode(entries)
+        self.steps += 1
+        for row, owner in enumerate(owners):
+            if owner is not None and owner.finish_reason is None:
+                self._advance(owner, owner.sampler.sample(self._ctx, row))
+
+    def _make_room(self, seq: Sequence) -> None:
+        """Past l_switch keep the first n_sink tokens and slide the rest (StreamingLLM), so
+        the sequence's KV never holds more than l_switch cells however long it runs."""
+        limit = self._limits.l_switch
+        if seq.pos < limit:
+            return
+        sink = self._limits.n_sink
+        discard = max(1, (limit - sink) // 2)
+        self._ctx.forget(seq.slot, sink, sink + discard)
+        self._ctx.shift(seq.slot, sink + discard, -1, -discard)
+        seq.pos -= discard
+        seq.evicted_tokens += discard
+        self._slots[seq.slot].tokens = []  # positions moved: this KV no longer matches tokens
+
+    def _advance(self, seq: Sequence, token: int) -> None:
+        if token in self._eog:
+            self._finish(seq, "stop")
+            return
+        seq.generated += 1
+        seq.last_token = token
+        seq.history.append(token)
+        text = seq.assembler.push(self._piece(token))
+        if text:
+            seq.emit(TextDelta(text))
+        if seq.assembler.stopped:
+            self._finish(seq, "stop")
+        elif seq.generated >= seq.max_new_tokens:
+            self._finish(seq, "length")
+
+    def _finish(self, seq: Sequence, reason: FinishReason, retire: bool = True) -> None:
+        if seq.finish_reason is not None:
+            return
+        seq.finish_reason = reason
+        tail = seq.assembler.flush() if reason != "cancelled" else ""
+        if tail:
+            seq.emit(TextDelta(tail))
+        extra = {"long_context_fallback": seq.long_context_engaged,
+                 "evicted_tokens": seq.evicted_tokens}
+        seq.emit(Finished(reason, Usage(len(seq.prompt), seq.generated, seq.cached_tokens),
+                          extra=extra))
+        if retire:
+            self._retire(seq, keep_cache=reason != "cancelled")
+
+    def _retire(self, seq: Sequence, keep_cache: bool) -> None:
+        self._active.pop(seq.slot, None)
+        seq.sampler.close()
+        cache = self._slots[seq.slot]
+        self._clock += 1
+        cache.last_used = self._clock
+        if keep_cache and self._limits.prefix_cache and not seq.long_context_engaged:
+            # The last sampled token was never decoded, so the KV holds history[:-1].
+            cache.tokens = seq.history[:-1] if seq.generated else list(seq.history)
+        else:
+            cache.tokens = []
+            self._ctx.forget(seq.slot)

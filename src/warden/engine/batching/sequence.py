@@ -1,0 +1,46 @@
+"""One request's life inside the batch: prompt progress, position, sampler and output."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from warden.engine.base import FinishReason
+from warden.engine.batching.native import Sampler
+from warden.engine.text_assembler import TextAssembler
+
+
+@dataclass
+class Sequence:
+    request_id: str
+    tenant: str
+    prompt: list[int]
+    max_new_tokens: int
+    sampler: Sampler
+    assembler: TextAssembler
+    emit: Callable[[Any], None]
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    slot: int = -1
+    order: int = 0              # admission order: prompt chunks are served FIFO
+    prefilled: int = 0          # prompt tokens already decoded into the KV
+    pos: int = 0                # position of the next token in this sequence's KV
+    last_token: int | None = None
+    generated: int = 0
+    cached_tokens: int = 0      # prompt tokens served from the tenant's prefix cache
+    evicted_tokens: int = 0     # tokens dropped by the bounded-memory fallback
+    history: list[int] = field(default_factory=list)  # prompt + generated, for the cache
+    finish_reason: FinishReason | None = None
+
+    @property
+    def prefilling(self) -> bool:
+        return self.prefilled < len(self.prompt)
+
+    @property
+    def decoding(self) -> bool:
+        return not self.prefilling and self.last_token is not None
+
+    @property
+    def long_context_engaged(self) -> bool:
+        return self.evicted_tokens > 0
