@@ -64,3 +64,23 @@ def test_generate_validation_names_the_field(warden, body, param) -> None:
     if param:
         assert error["param"] == param
         assert param in error["message"]
+
+
+def test_generation_past_l_switch_says_the_fallback_engaged() -> None:
+    from tests.support.warden_server import WardenServer
+
+    config = {"models": [{"name": "smollm2-135m-instruct", "n_ctx": 256, "l_switch": 64,
+                          "max_batch": 2}]}
+    with WardenServer(config) as server:
+        key = server.create_key("long")
+        with server.client(key) as http:
+            body = http.post("/v1/generate", json={
+                "prompt": "Count from 1 to 1000: 1, 2, 3,", "max_tokens": 200,
+                "temperature": 0}).json()
+            short = http.post("/v1/generate", json={"prompt": "Hi", "max_tokens": 4}).json()
+            models = http.get("/v1/models").json()["data"][0]["meta"]
+    assert body["usage"]["completion_tokens"] == 200
+    assert body["long_context_fallback"] is True
+    assert short["long_context_fallback"] is False
+    assert models["l_switch"] == 64 and models["scheduler"] == "continuous-batching"
+    assert models["kv_bytes_per_layer_per_4k_tokens"] > 0

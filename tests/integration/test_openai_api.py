@@ -105,3 +105,15 @@ def test_errors_surface_as_openai_exceptions(client: openai.OpenAI, warden) -> N
                               max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         anonymous.models.list()
+
+
+def test_shared_system_prompt_is_served_from_the_prefix_cache(client: openai.OpenAI) -> None:
+    system = {"role": "system", "content": "You are the Acme support assistant. Be brief, be "
+                                           "kind, and point people to the help centre."}
+    first = client.chat.completions.create(
+        model=MODEL, messages=[system, {"role": "user", "content": "Hello"}], max_tokens=4)
+    second = client.chat.completions.create(
+        model=MODEL, messages=[system, {"role": "user", "content": "Refunds?"}], max_tokens=4)
+    assert second.usage.prompt_tokens_details.cached_tokens > 10
+    assert second.usage.prompt_tokens_details.cached_tokens < second.usage.prompt_tokens
+    assert first.model_extra["warden"]["long_context_fallback"] is False

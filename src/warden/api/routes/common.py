@@ -56,6 +56,11 @@ def usage_dict(usage: Usage) -> dict[str, Any]:
             "prompt_tokens_details": {"cached_tokens": usage.cached_tokens}}
 
 
+def warden_extension(finished: Finished) -> dict[str, Any]:
+    """Warden-specific facts beside OpenAI's fields; clients that don't know them ignore them."""
+    return {"long_context_fallback": bool(finished.extra.get("long_context_fallback"))}
+
+
 def openai_finish_reason(reason: str) -> str:
     return reason if reason in ("stop", "length", "content_filter") else "stop"
 

@@ -55,6 +55,7 @@ async def generate(body: GenerateRequest, request: Request,
     return JSONResponse({
         "id": rid, "request_id": rid, "object": "generation", "model": model, "text": text,
         "finish_reason": finished.finish_reason, "usage": usage_dict(finished.usage),
+        "long_context_fallback": bool(finished.extra.get("long_context_fallback")),
         "timings": _timings(generation, finished.usage.completion_tokens),
     }, headers=generation.rate_headers)
 
@@ -68,5 +69,7 @@ async def _frames(generation: Generation, rid: str, model: str) -> AsyncIterator
         yield sse.event({"id": rid, "object": "generation.chunk", "model": model, "text": "",
                          "finish_reason": event.finish_reason,
                          "usage": usage_dict(event.usage),
-                         "timings": _timings(generation, event.usage.completion_tokens)})
+                         "timings": _timings(generation, event.usage.completion_tokens),
+                         "long_context_fallback":
+                             bool(event.extra.get("long_context_fallback"))})
     yield sse.DONE

@@ -18,6 +18,7 @@ from warden.api.routes.common import (
     openai_finish_reason,
     sse_response,
     usage_dict,
+    warden_extension,
 )
 from warden.api.schemas import ChatCompletionRequest, CompletionRequest, messages_as_dicts
 from warden.api.serving import Generation
@@ -65,6 +66,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request,
                      "logprobs": None,
                      "finish_reason": openai_finish_reason(finished.finish_reason)}],
         "usage": usage_dict(finished.usage),
+        "warden": warden_extension(finished),
     }, headers=generation.rate_headers)
 
 
@@ -109,6 +111,7 @@ async def completions(body: CompletionRequest, request: Request,
         "choices": [{"index": 0, "text": text, "logprobs": None,
                      "finish_reason": openai_finish_reason(finished.finish_reason)}],
         "usage": usage_dict(finished.usage),
+        "warden": warden_extension(finished),
     }, headers=generation.rate_headers)
 
 

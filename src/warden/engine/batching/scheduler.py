@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from warden.engine.base import Finished, FinishReason, TextDelta, Usage
-from warden.engine.batching.native import BatchEntry, DecodeError, NativeContext
+from warden.engine.batching.native import BatchEntry, NativeContext
 from warden.engine.batching.sequence import Sequence
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,8 @@ class Scheduler:
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="warden-batcher", daemon=True)
         self.steps = 0
+        self.tokens_decoded = 0
+        self.tokens_generated = 0
 
     # control, from any thread ----------------------------------------------------------
     def start(self) -> None:
@@ -104,7 +106,7 @@ class Scheduler:
                 self._admit()
             try:
                 self._step()
-            except Exception as exc:  # noqa: BLE001 - every live request hears about it
+            except Exception as exc:
                 log.exception("batch step failed")
                 for seq in list(self._active.values()):
                     seq.emit(exc)
@@ -177,7 +179,10 @@ class Scheduler:
             budget -= n
         if not entries:
             return
+        for seq in self._active.values():
+            seq.peak_kv_tokens = max(seq.peak_kv_tokens, seq.pos)
         self._ctx.decode(entries)
+        self.tokens_decoded += len(entries)
         self.steps += 1
         for row, owner in enumerate(owners):
             if owner is not None and owner.finish_reason is None:
@@ -202,6 +207,7 @@ class Scheduler:
             self._finish(seq, "stop")
             return
         seq.generated += 1
+        self.tokens_generated += 1
         seq.last_token = token
         seq.history.append(token)
         text = seq.assembler.push(self._piece(token))
@@ -220,7 +226,8 @@ class Scheduler:
         if tail:
             seq.emit(TextDelta(tail))
         extra = {"long_context_fallback": seq.long_context_engaged,
-                 "evicted_tokens": seq.evicted_tokens}
+                 "evicted_tokens": seq.evicted_tokens, "peak_kv_tokens": seq.peak_kv_tokens,
+                 "slot": seq.slot}
         seq.emit(Finished(reason, Usage(len(seq.prompt), seq.generated, seq.cached_tokens),
                           extra=extra))
         if retire:

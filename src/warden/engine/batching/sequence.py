@@ -30,6 +30,7 @@ class Sequence:
     generated: int = 0
     cached_tokens: int = 0      # prompt tokens served from the tenant's prefix cache
     evicted_tokens: int = 0     # tokens dropped by the bounded-memory fallback
+    peak_kv_tokens: int = 0     # most KV cells this sequence ever held
     history: list[int] = field(default_factory=list)  # prompt + generated, for the cache
     finish_reason: FinishReason | None = None
 
