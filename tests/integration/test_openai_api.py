@@ -117,3 +117,27 @@ def test_shared_system_prompt_is_served_from_the_prefix_cache(client: openai.Ope
     assert second.usage.prompt_tokens_details.cached_tokens > 10
     assert second.usage.prompt_tokens_details.cached_tokens < second.usage.prompt_tokens
     assert first.model_extra["warden"]["long_context_fallback"] is False
+
+
+def test_logit_bias_forbids_a_token(client: openai.OpenAI) -> None:
+    prompt = "Count: 1, 2, 3, 4, 5,"
+    free = client.completions.create(model=MODEL, prompt=prompt, max_tokens=6, temperature=0)
+    assert " 6" in free.choices[0].text
+    # Token ids of the built-in tokenizer: find " 6" via the engine's own tokenizer.
+    import llama_cpp
+    from llama_cpp._internals import LlamaModel
+
+    from warden.engine.model_files import builtin_model_path
+
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    vocab = LlamaModel(path_model=str(builtin_model_path()), params=params, verbose=False)
+    banned = {str(t): -100 for t in vocab.tokenize(b" 6", add_bos=False, special=False)}
+    banned.update({str(t): -100 for t in vocab.tokenize(b"6", add_bos=False, special=False)})
+    biased = client.completions.create(model=MODEL, prompt=prompt, max_tokens=6, temperature=0,
+                                       logit_bias=banned)
+    assert "6" not in biased.choices[0].text
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.completions.create(model=MODEL, prompt=prompt, max_tokens=2,
+                                  logit_bias={"999999999": -100})
+    assert "vocabulary" in bad.value.body["message"]

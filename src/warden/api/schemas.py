@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 MAX_STOP_SEQUENCES = 4
 MAX_MESSAGES = 512
+MAX_LOGIT_BIAS = 300
 
 
 class _Body(BaseModel):
@@ -66,6 +67,20 @@ class _SamplingFields(_Body):
     n: Annotated[int, Field(ge=1)] = 1
     presence_penalty: Penalty = 0.0
     frequency_penalty: Penalty = 0.0
+    logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = None
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _token_ids(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is not None:
+            if len(value) > MAX_LOGIT_BIAS:
+                raise ValueError(f"at most {MAX_LOGIT_BIAS} logit_bias entries are allowed")
+            if not all(k.isdigit() for k in value):
+                raise ValueError("keys must be token ids as strings, e.g. {\"50256\": -100}")
+        return value
+
+    def bias_pairs(self) -> tuple[tuple[int, float], ...]:
+        return tuple((int(k), v) for k, v in (self.logit_bias or {}).items())
 
     @field_validator("stop")
     @classmethod

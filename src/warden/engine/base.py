@@ -17,6 +17,7 @@ class SamplingParams:
     top_k: int = 40
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias added to its logit)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,13 @@ class UpstreamRejected(EngineError):
     def __init__(self, message: str, status_code: int) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class InvalidRequest(EngineError):
+    """The request cannot be served as asked (named in the message)."""
+
+    status_code = 400
+    code = "invalid_value"
 
 
 class PromptTooLong(EngineError):

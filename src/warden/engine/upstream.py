@@ -199,6 +199,8 @@ class UpstreamEngine:
             payload["seed"] = s.seed
         if s.stop:
             payload["stop"] = list(s.stop)
+        if s.logit_bias:
+            payload["logit_bias"] = {str(token): bias for token, bias in s.logit_bias}
         return payload
 
     async def _open(self, chat: bool, payload: dict[str, Any]) -> httpx.Response:

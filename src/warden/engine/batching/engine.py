@@ -17,6 +17,7 @@ from warden.config import ModelConfig
 from warden.engine.base import (
     Finished,
     GenerationRequest,
+    InvalidRequest,
     PromptTooLong,
     StreamEvent,
 )
@@ -130,6 +131,11 @@ class LlamaCppEngine:
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
         assert self._scheduler is not None and self._template is not None
         tokens = self._tokenize(request)
+        n_vocab = self._model.n_vocab()
+        bad = [t for t, _ in request.sampling.logit_bias if not 0 <= t < n_vocab]
+        if bad:
+            raise InvalidRequest(f"logit_bias names token ids outside the vocabulary "
+                                 f"(0..{n_vocab - 1}): {bad[:5]}")
         limit = self._config.max_prompt_tokens or self._limits.n_ctx - 1
         if len(tokens) > limit:
             raise PromptTooLong(
@@ -144,7 +150,8 @@ class LlamaCppEngine:
             request_id=request.request_id, tenant=request.tenant, prompt=tokens,
             max_new_tokens=sampling.max_tokens,
             sampler=Sampler(temperature=sampling.temperature, top_k=sampling.top_k,
-                            top_p=sampling.top_p, seed=seed, n_vocab=self._model.n_vocab()),
+                            top_p=sampling.top_p, seed=seed, n_vocab=self._model.n_vocab(),
+                            logit_bias=dict(sampling.logit_bias) or None),
             assembler=TextAssembler(stops),
             emit=lambda item: loop.call_soon_threadsafe(queue.put_nowait, item),
         )
