@@ -94,6 +94,9 @@ class TierConfig(_Strict):
     tokens_per_day: int = Field(1_000_000, ge=1)
     max_tokens: int = Field(512, ge=1, description="Ceiling for a request's max_tokens.")
     max_concurrent: int = Field(4, ge=1)
+    forbidden_phrases: list[str] = Field(
+        default_factory=list, description="Masked during decoding: the model cannot emit them "
+                                          "(case-insensitive; in-process engine).")
 
 
 def _default_tiers() -> dict[str, TierConfig]:

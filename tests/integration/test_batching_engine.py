@@ -180,3 +180,28 @@ def test_prefix_cache_hits_within_a_tenant_and_never_across() -> None:
         assert again_text == first_text
     finally:
         runner.close()
+
+
+def test_forbidden_phrases_never_appear_in_200_sampled_generations(runner: EngineRunner
+                                                                    ) -> None:
+    phrases = ("the", "once upon a time", "ocean")
+    prompts = ["Tell me a story about the ocean. Once upon a time", "The best thing about the",
+               "Write about the sea and the ocean:"]
+
+    async def one(i: int, forbidden: tuple[str, ...]) -> str:
+        request = GenerationRequest(
+            f"f{i}", "m", SamplingParams(max_tokens=12, temperature=1.0, seed=i,
+                                         forbidden_phrases=forbidden),
+            prompt=prompts[i % 3], tenant=f"f{i % 8}")
+        text = ""
+        async for event in runner.engine.stream(request):
+            if isinstance(event, TextDelta):
+                text += event.text
+        return text
+
+    control = runner.gather([one(i, ()) for i in range(16)])
+    assert sum("the" in t.lower() for t in control) > 6  # the model loves these words
+    outputs = runner.gather([one(i, phrases) for i in range(200)])
+    assert len(outputs) == 200 and all(outputs)
+    leaks = [t for t in outputs if any(p in t.lower() for p in phrases)]
+    assert leaks == []

@@ -18,6 +18,7 @@ class SamplingParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias added to its logit)
+    forbidden_phrases: tuple[str, ...] = ()  # masked during decoding (in-process engine)
 
 
 @dataclass(frozen=True)

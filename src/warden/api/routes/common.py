@@ -47,7 +47,8 @@ def build_request(request: Request, state: AppState, principal: Principal, body:
             max_tokens=state.service.max_tokens_for(principal, max_tokens),
             temperature=body.temperature, top_p=body.top_p, top_k=getattr(body, "top_k", 0),
             seed=body.seed, stop=tuple(body.stop_list()),
-            logit_bias=body.bias_pairs() if hasattr(body, "bias_pairs") else ()),
+            logit_bias=body.bias_pairs() if hasattr(body, "bias_pairs") else (),
+            forbidden_phrases=tuple(state.service.tier(principal).forbidden_phrases)),
     )
 
 

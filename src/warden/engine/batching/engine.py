@@ -21,6 +21,7 @@ from warden.engine.base import (
     PromptTooLong,
     StreamEvent,
 )
+from warden.engine.batching.forbidden import ForbiddenPhrases
 from warden.engine.batching.native import NativeContext, Sampler, token_piece
 from warden.engine.batching.prompts import ChatTemplate
 from warden.engine.batching.scheduler import Scheduler, SchedulerLimits
@@ -43,6 +44,7 @@ class LlamaCppEngine:
         self._model_path = ""
         self._kv_bytes_per_token_per_layer = 0
         self._n_layer = 0
+        self._forbidden_tables: dict[tuple[str, ...], ForbiddenPhrases] = {}
 
     # lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -155,6 +157,8 @@ class LlamaCppEngine:
             assembler=TextAssembler(stops),
             emit=lambda item: loop.call_soon_threadsafe(queue.put_nowait, item),
         )
+        if sampling.forbidden_phrases:
+            seq.forbidden = self._forbidden(sampling.forbidden_phrases)
         self._live[request.request_id] = seq
         self._scheduler.submit(seq)
         try:
@@ -169,6 +173,15 @@ class LlamaCppEngine:
             self._live.pop(request.request_id, None)
             if seq.finish_reason is None:
                 self._scheduler.cancel(seq)
+
+    def _forbidden(self, phrases: tuple[str, ...]) -> ForbiddenPhrases:
+        key = tuple(sorted(set(phrases)))
+        table = self._forbidden_tables.get(key)
+        if table is None:
+            texts = [token_piece(self._model, t).decode("utf-8", errors="ignore")
+                     for t in range(self._model.n_vocab())]
+            table = self._forbidden_tables[key] = ForbiddenPhrases(key, texts)
+        return table
 
     async def cancel(self, request_id: str) -> None:
         seq = self._live.get(request_id)

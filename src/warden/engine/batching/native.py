@@ -7,10 +7,12 @@ Everything here runs on the scheduler thread only; llama.cpp contexts are not th
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import llama_cpp
+import numpy as np
 from llama_cpp._internals import LlamaModel
 
 
@@ -50,6 +52,7 @@ class NativeContext:
         self.n_seq = n_seq
         self.n_ctx_per_seq = llama_cpp.llama_n_ctx_seq(self._ctx)
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        self.n_vocab = model.n_vocab()
         self.can_shift = bool(llama_cpp.llama_memory_can_shift(self._memory))
 
     def close(self) -> None:
@@ -79,6 +82,15 @@ class NativeContext:
         if status != 0:
             raise DecodeError(f"llama_decode returned {status}")
         return rows
+
+    def mask(self, row: int, banned: Iterable[int]) -> None:
+        """Make tokens impossible for one logits row: -inf survives every sampler stage."""
+        ids = list(banned)
+        if not ids:
+            return
+        pointer = llama_cpp.llama_get_logits_ith(self._ctx, row)
+        logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+        logits[ids] = -np.inf
 
     def forget(self, seq_id: int, p0: int = -1, p1: int = -1) -> None:
         llama_cpp.llama_memory_seq_rm(self._memory, seq_id, p0, p1)

@@ -186,6 +186,8 @@ class Scheduler:
         self.steps += 1
         for row, owner in enumerate(owners):
             if owner is not None and owner.finish_reason is None:
+                if owner.forbidden is not None:
+                    self._ctx.mask(row, owner.forbidden.banned(owner.raw_text))
                 self._advance(owner, owner.sampler.sample(self._ctx, row))
 
     def _make_room(self, seq: Sequence) -> None:
@@ -210,7 +212,10 @@ class Scheduler:
         self.tokens_generated += 1
         seq.last_token = token
         seq.history.append(token)
-        text = seq.assembler.push(self._piece(token))
+        piece = self._piece(token)
+        if seq.forbidden is not None:
+            seq.raw_text += piece.decode("utf-8", errors="ignore")
+        text = seq.assembler.push(piece)
         if text:
             seq.emit(TextDelta(text))
         if seq.assembler.stopped:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from warden.engine.base import FinishReason
+from warden.engine.batching.forbidden import ForbiddenPhrases
 from warden.engine.batching.native import Sampler
 from warden.engine.text_assembler import TextAssembler
 
@@ -33,6 +34,8 @@ class Sequence:
     peak_kv_tokens: int = 0     # most KV cells this sequence ever held
     history: list[int] = field(default_factory=list)  # prompt + generated, for the cache
     finish_reason: FinishReason | None = None
+    forbidden: ForbiddenPhrases | None = None
+    raw_text: str = ""          # every generated token's text, for the phrase mask
 
     @property
     def prefilling(self) -> bool:
