@@ -33,7 +33,8 @@ class RunningWarden:
 
 @pytest.fixture(scope="session")
 def warden() -> Iterator[RunningWarden]:
-    server = WardenServer({"tiers": {"default": {"rpm": 10_000, "tpm": 10_000_000,
+    server = WardenServer({"safety": {"enabled": True},
+                           "tiers": {"default": {"rpm": 10_000, "tpm": 10_000_000,
                                                  "tokens_per_day": 100_000_000,
                                                  "max_tokens": 512, "max_concurrent": 64}}})
     with server:

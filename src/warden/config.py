@@ -17,6 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from warden.safety.detectors.crisis import CrisisResponse
+
 ENV_PREFIX = "WARDEN_"
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 
@@ -88,12 +90,24 @@ class ModelConfig(_Strict):
         return self.max_batch if self.backend == "llamacpp" else 16
 
 
+SafetyCategory = Literal["pii", "toxicity", "crisis", "injection"]
+SafetyAction = Literal["allow", "redact", "block", "escalate"]
+
+
+class TierSafetyConfig(_Strict):
+    actions: dict[SafetyCategory, SafetyAction] = Field(
+        default_factory=dict, description="Overrides of the default policy: pii→redact, "
+        "toxicity→block, crisis→escalate, injection→block.")
+    ner: bool = Field(True, description="Person-name detection (spaCy NER, ~20 ms/KB).")
+
+
 class TierConfig(_Strict):
     rpm: int = Field(60, ge=1, description="Requests per minute.")
     tpm: int = Field(40_000, ge=1, description="Tokens (prompt + max_tokens) per minute.")
     tokens_per_day: int = Field(1_000_000, ge=1)
     max_tokens: int = Field(512, ge=1, description="Ceiling for a request's max_tokens.")
     max_concurrent: int = Field(4, ge=1)
+    safety: TierSafetyConfig = TierSafetyConfig()
     forbidden_phrases: list[str] = Field(
         default_factory=list, description="Masked during decoding: the model cannot emit them "
                                           "(case-insensitive; in-process engine).")
@@ -109,6 +123,13 @@ def _default_tiers() -> dict[str, TierConfig]:
     }
 
 
+class SafetyConfig(_Strict):
+    enabled: bool = Field(True, description="Run the input and output guards.")
+    stream_hold_chars: int = Field(160, ge=16, le=4096, description="Most characters held "
+                                   "back before an output segment is checked and released.")
+    crisis_response: CrisisResponse = Field(default_factory=CrisisResponse)
+
+
 class AuthConfig(_Strict):
     default_tier: str = "default"
 
@@ -117,6 +138,7 @@ class WardenConfig(_Strict):
     server: ServerConfig = ServerConfig()
     store: StoreConfig = StoreConfig()
     auth: AuthConfig = AuthConfig()
+    safety: SafetyConfig = SafetyConfig()
     models: list[ModelConfig] = Field(default_factory=lambda: [ModelConfig()], min_length=1)
     tiers: dict[str, TierConfig] = Field(default_factory=_default_tiers, min_length=1)
 

@@ -21,7 +21,7 @@ def routes(warden) -> list[tuple[str, str]]:
 
 
 def concrete(path: str) -> str:
-    return path.replace("{key_id}", "abc123")
+    return path.replace("{key_id}", "abc123").replace("{incident_id}", "inc_nope")
 
 
 def test_openapi_lists_the_contract_routes(warden) -> None:

@@ -141,3 +141,40 @@ def test_logit_bias_forbids_a_token(client: openai.OpenAI) -> None:
         client.completions.create(model=MODEL, prompt=prompt, max_tokens=2,
                                   logit_bias={"999999999": -100})
     assert "vocabulary" in bad.value.body["message"]
+
+
+def test_json_schema_outputs_always_validate(client: openai.OpenAI) -> None:
+    import json
+
+    import jsonschema
+
+    schema = {"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 20},
+        "age": {"type": "integer", "minimum": 0, "maximum": 120},
+        "color": {"enum": ["red", "green", "blue"]}},
+        "required": ["name", "age", "color"], "additionalProperties": False}
+    for seed in range(4):
+        reply = client.chat.completions.create(
+            model=MODEL, max_tokens=64, temperature=1.0, seed=seed,
+            messages=[{"role": "user", "content": "Describe a person."}],
+            response_format={"type": "json_schema",
+                             "json_schema": {"name": "person", "schema": schema}})
+        assert reply.choices[0].finish_reason == "stop"
+        jsonschema.validate(json.loads(reply.choices[0].message.content), schema)
+
+
+def test_oversized_or_deep_schemas_are_rejected_by_name(client: openai.OpenAI) -> None:
+    deep: dict = {"type": "string"}
+    for _ in range(12):
+        deep = {"type": "object", "properties": {"x": deep}}
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(
+            model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}],
+            response_format={"type": "json_schema", "json_schema": {"name": "d",
+                                                                    "schema": deep}})
+    assert "depth" in bad.value.body["message"] and "limit" in bad.value.body["message"]
+    with pytest.raises(openai.BadRequestError) as both:
+        client.chat.completions.create(
+            model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}], stop=["}"],
+            response_format={"type": "json_object"})
+    assert both.value.body["param"] == "stop"

@@ -27,6 +27,8 @@ class WardenServer:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="warden-test-"))
         self.port = port or free_port()
         config = dict(config or {})
+        # The guard models take seconds to load; tests about other things start without them.
+        config.setdefault("safety", {"enabled": False})
         config.setdefault("store", {}).setdefault("url",
                                                   f"sqlite:///{self.workdir}/warden.db")
         config.setdefault("server", {})["port"] = self.port

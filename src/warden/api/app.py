@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from warden import __version__
 from warden.api.errors import install_error_handlers
+from warden.api.guard import RequestGuard
 from warden.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from warden.api.routes import admin, generate, health, openai
 from warden.api.serving import GenerationService
@@ -21,6 +22,7 @@ from warden.engine.factory import build_engine
 from warden.ratelimit.factory import build_limiter
 from warden.store.audit import AuditLog
 from warden.store.db import open_database
+from warden.store.incidents import Incidents
 from warden.store.keys import KeyStore
 from warden.telemetry.http_metrics import HttpMetricsMiddleware
 from warden.telemetry.metrics import Metrics
@@ -42,8 +44,15 @@ def create_app(config: WardenConfig) -> FastAPI:
                 await engine.start()
                 engines[model.name] = engine
             service = GenerationService(config, engines, limiter, metrics)
+            audit = AuditLog(db)
+            incidents = Incidents(db)
+            if config.safety.enabled:
+                guard = RequestGuard(config, audit, incidents, metrics)
+                await asyncio.to_thread(guard.warm_up)
+                service.guard = guard
             state = AppState(config=config, config_hash=config_hash(config), db=db,
-                             keys=KeyStore(db), audit=AuditLog(db), engines=engines,
+                             keys=KeyStore(db), audit=audit, incidents=incidents,
+                             engines=engines,
                              limiter=limiter, metrics=metrics, service=service)
             app.state.warden = state
             log.info("warden ready: models=%s config_hash=%s", list(engines), state.config_hash)

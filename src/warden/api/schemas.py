@@ -107,12 +107,41 @@ class _SamplingFields(_Body):
         return list(self.stop or [])
 
 
+class JsonSchemaFormat(_Body):
+    name: str = Field(..., min_length=1, max_length=64)
+    schema_: dict[str, Any] = Field(..., alias="schema")
+    description: str | None = None
+    strict: bool | None = None
+
+
+class ResponseFormat(_Body):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_when_needed(self) -> ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("type 'json_schema' needs a json_schema: {name, schema}")
+        return self
+
+    def schema(self) -> dict[str, Any] | None:
+        if self.type == "json_schema" and self.json_schema is not None:
+            return self.json_schema.schema_
+        if self.type == "json_object":
+            return {"type": "object"}
+        return None
+
+
 class ChatCompletionRequest(_SamplingFields):
     model: str
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=MAX_MESSAGES)
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
     logprobs: Literal[False] | None = None
+    response_format: ResponseFormat | None = None
+
+    def json_schema(self) -> dict[str, Any] | None:
+        return self.response_format.schema() if self.response_format else None
 
     def requested_max_tokens(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
@@ -152,6 +181,7 @@ class GenerateRequest(_Body):
     seed: Seed | None = None
     stop: str | list[str] | None = None
     stream: bool = False
+    json_schema: dict[str, Any] | None = Field(None, description="Decode under this schema.")
 
     @field_validator("stop")
     @classmethod

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from warden.api.errors import APIError
+from warden.api.guard import RequestGuard
 from warden.config import TierConfig, WardenConfig
 from warden.engine.admission import Admission, QueueFull, Slot
 from warden.engine.base import (
@@ -33,6 +34,8 @@ from warden.ratelimit import (
     rate_limit_headers,
 )
 from warden.ratelimit.factory import Limiter
+from warden.safety.findings import Verdict
+from warden.safety.streaming import StreamGuard
 from warden.store.keys import Principal
 from warden.telemetry.metrics import Metrics
 
@@ -51,7 +54,7 @@ class Generation:
     request: GenerationRequest
     engine: Engine
     reservation: Reservation
-    slot: Slot
+    slot: Slot | None
     arrived: float
     deadline: float
     prompt_tokens: int
@@ -63,6 +66,10 @@ class Generation:
     completion_text_parts: list[str] = field(default_factory=list)
     _closed: bool = False
     _last_token_at: float | None = None
+    output_guard: StreamGuard | None = None
+    on_intervention: Callable[[Verdict], Awaitable[None]] | None = None
+    engine_tokens: int = 0
+    incident_id: str | None = None
 
     @property
     def rate_headers(self) -> dict[str, str]:
@@ -88,13 +95,37 @@ class Generation:
             while True:
                 if event is None:
                     event = await self._next()
-                self._observe(event)
-                yield event
-                if isinstance(event, Finished):
-                    return
+                for out in await self._guarded(event):
+                    self._observe(out)
+                    yield out
+                    if isinstance(out, Finished):
+                        return
                 event = None
         finally:
             self.close()
+
+    async def _guarded(self, event: StreamEvent) -> list[StreamEvent]:
+        """Pass engine events through the output guard: text leaves only once checked."""
+        guard = self.output_guard
+        if isinstance(event, TextDelta):
+            self.engine_tokens += 1
+        if guard is None:
+            return [event]
+        if isinstance(event, TextDelta):
+            release = (await asyncio.to_thread(guard.push, event.text)
+                       if guard.will_check(event.text) else guard.push(event.text))
+        else:
+            release = await asyncio.to_thread(guard.finish)
+        out: list[StreamEvent] = [TextDelta(release.text)] if release.text else []
+        if release.blocked:
+            if release.verdict is not None and self.on_intervention is not None:
+                await self.on_intervention(release.verdict)
+            usage = event.usage if isinstance(event, Finished) else \
+                Usage(self.prompt_tokens, self.engine_tokens)
+            return [*out, Finished("content_filter", usage)]
+        if isinstance(event, Finished):
+            out.append(event)
+        return out
 
     async def collect(self) -> tuple[str, Finished]:
         finished: Finished | None = None
@@ -124,8 +155,9 @@ class Generation:
         if self._closed:
             return
         self._closed = True
-        self.slot.release()
-        self.service.metrics.inflight.labels(self.request.model).dec()
+        if self.slot is not None:
+            self.slot.release()
+            self.service.metrics.inflight.labels(self.request.model).dec()
         self.service.spawn(self._cleanup())
 
     async def _cleanup(self) -> None:
@@ -133,7 +165,12 @@ class Generation:
             await self._stream.aclose()  # type: ignore[attr-defined]
         except Exception:
             log.debug("engine stream close failed", exc_info=True)
-        usage = self.usage or Usage(self.prompt_tokens, len(self.completion_text_parts))
+        guard = self.output_guard
+        redactions = [v for v in (guard.interventions if guard else []) if v.action == "redact"]
+        if redactions and self.on_intervention is not None:
+            await self.on_intervention(Verdict("redact", tuple(
+                f for v in redactions for f in v.findings)))
+        usage = self.usage or Usage(self.prompt_tokens, self.engine_tokens)
         model = self.request.model
         self.service.metrics.tokens.labels(model, "prompt").inc(usage.prompt_tokens)
         self.service.metrics.tokens.labels(model, "completion").inc(usage.completion_tokens)
@@ -157,6 +194,7 @@ class GenerationService:
             m.name: Admission(m.engine_concurrency(), m.queue_size) for m in config.models
         }
         self._tasks: set[asyncio.Task[None]] = set()
+        self.guard: RequestGuard | None = None
 
     def spawn(self, coro: object) -> None:
         task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
@@ -207,6 +245,19 @@ class GenerationService:
             raise _engine_error(exc) from exc
         reservation = await self._reserve(principal, tier, prompt_tokens
                                           + request.sampling.max_tokens)
+        guarded = None
+        if self.guard is not None:
+            try:
+                guarded = await self.guard.check_input(principal, request)
+            except BaseException:
+                self.spawn(self.limiter.reconcile(reservation, 0))
+                raise
+            request = guarded.request
+            if guarded.escalation is not None:
+                return await self._escalated(request, reservation, arrived=arrived,
+                                             prompt_tokens=prompt_tokens,
+                                             text=guarded.escalation,
+                                             incident_id=guarded.incident_id)
         admission = self.admissions[request.model]
         deadline = arrived + self.config.server.request_timeout_s
         self.metrics.queue_depth.labels(request.model).inc()
@@ -229,6 +280,14 @@ class GenerationService:
         self.metrics.inflight.labels(request.model).inc()
         generation = Generation(self, request, engine, reservation, slot, arrived, deadline,
                                 prompt_tokens, engine.stream(request))
+        if self.guard is not None and guarded is not None:
+            generation.output_guard = self.guard.output_guard(principal, guarded.redactor)
+
+            async def on_intervention(verdict: Verdict) -> None:
+                assert self.guard is not None
+                await self.guard.record("output", verdict, principal, request.request_id)
+
+            generation.on_intervention = on_intervention
         try:
             await generation.prime()
         except BaseException as exc:
@@ -240,6 +299,23 @@ class GenerationService:
                                     f"({self.config.server.request_timeout_s} s).",
                                code="timeout") from exc
             raise
+        return generation
+
+    async def _escalated(self, request: GenerationRequest, reservation: Reservation, *,
+                         arrived: float, prompt_tokens: int, text: str,
+                         incident_id: str | None) -> Generation:
+        """A crisis answer: the model never sees the request; the user gets help resources."""
+
+        async def canned() -> AsyncIterator[StreamEvent]:
+            yield TextDelta(text)
+            yield Finished("content_filter", Usage(prompt_tokens, 0),
+                           extra={"escalated": True, "incident_id": incident_id})
+
+        engine = self.engine_for(request.model)
+        generation = Generation(self, request, engine, reservation, None, arrived,
+                                arrived + self.config.server.request_timeout_s, prompt_tokens,
+                                canned(), incident_id=incident_id)
+        await generation.prime()
         return generation
 
     async def _reserve(self, principal: Principal, tier: TierConfig, tokens: int) -> Reservation:

@@ -13,6 +13,7 @@ from warden.engine.base import Engine
 from warden.ratelimit.factory import Limiter
 from warden.store.audit import AuditLog
 from warden.store.db import Database
+from warden.store.incidents import Incidents
 from warden.store.keys import KeyStore
 from warden.telemetry.metrics import Metrics
 
@@ -24,6 +25,7 @@ class AppState:
     db: Database
     keys: KeyStore
     audit: AuditLog
+    incidents: Incidents
     engines: dict[str, Engine]
     limiter: Limiter
     metrics: Metrics

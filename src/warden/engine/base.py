@@ -29,6 +29,7 @@ class GenerationRequest:
     prompt: str | None = None
     messages: tuple[dict[str, Any], ...] | None = None
     tenant: str = "anonymous"
+    json_schema: dict[str, Any] | None = None  # decode under this schema (token masks)
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):

@@ -199,6 +199,10 @@ class UpstreamEngine:
             payload["seed"] = s.seed
         if s.stop:
             payload["stop"] = list(s.stop)
+        if request.json_schema is not None:
+            # The upstream enforces it (vLLM, llama.cpp server: response_format).
+            payload["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "warden", "schema": request.json_schema, "strict": True}}
         if s.logit_bias:
             payload["logit_bias"] = {str(token): bias for token, bias in s.logit_bias}
         return payload

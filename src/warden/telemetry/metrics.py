@@ -45,6 +45,9 @@ class Metrics:
         self.queue_rejections = Counter("warden_queue_rejections_total",
                                         "Requests refused because the queue was full.",
                                         ["model"], registry=r)
+        self.safety_events = Counter("warden_safety_events_total",
+                                     "Safety interventions by stage, category and action.",
+                                     ["stage", "category", "action"], registry=r)
         self.finish = Counter("warden_generations_total", "Generations by finish reason.",
                               ["model", "finish_reason"], registry=r)
 

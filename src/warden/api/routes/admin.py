@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from warden.api.auth import forget_cached_key, require_admin
 from warden.api.errors import APIError
 from warden.api.state import AppState, app_state
+from warden.store.incidents import IncidentNotFound, IncidentView
 from warden.store.keys import KeyInfo, KeyNotFound, Principal
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -73,3 +74,49 @@ async def verify_audit(state: AppState = Depends(app_state)) -> dict[str, Any]:
     return {"records": checked, "intact": problem is None,
             "first_problem": None if problem is None else
             {"seq": problem.seq, "problem": problem.problem}}
+
+
+def incident_view(incident: IncidentView) -> dict[str, Any]:
+    return {"id": incident.id, "opened_at": incident.opened_at.isoformat(),
+            "kind": incident.kind, "severity": incident.severity, "status": incident.status,
+            "summary": incident.summary, "request_id": incident.request_id,
+            "key_id": incident.key_id,
+            "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
+            "events": list(incident.events)}
+
+
+class ResolveIncident(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(..., min_length=1, max_length=2000)
+
+
+@router.get("/incidents")
+async def list_incidents(status: str | None = None, state: AppState = Depends(app_state)
+                         ) -> dict[str, Any]:
+    found = await run_in_threadpool(state.incidents.list, status)
+    return {"object": "list", "data": [incident_view(i) for i in found]}
+
+
+@router.get("/incidents/{incident_id}")
+async def show_incident(incident_id: str, state: AppState = Depends(app_state)
+                        ) -> dict[str, Any]:
+    try:
+        return incident_view(await run_in_threadpool(state.incidents.get, incident_id))
+    except IncidentNotFound as exc:
+        raise APIError(404, f"No incident '{incident_id}'. See GET /admin/incidents.",
+                       code="incident_not_found", param="incident_id") from exc
+
+
+@router.post("/incidents/{incident_id}/resolve")
+async def resolve_incident(incident_id: str, body: ResolveIncident,
+                           admin: Principal = Depends(require_admin),
+                           state: AppState = Depends(app_state)) -> dict[str, Any]:
+    try:
+        view = await run_in_threadpool(state.incidents.resolve, incident_id, admin.key_id,
+                                       body.note)
+    except IncidentNotFound as exc:
+        raise APIError(404, f"No incident '{incident_id}'.", code="incident_not_found",
+                       param="incident_id") from exc
+    await run_in_threadpool(state.audit.append, "incident.resolve", admin.key_id,
+                            {"incident_id": incident_id})
+    return incident_view(view)

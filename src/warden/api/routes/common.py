@@ -40,9 +40,14 @@ def build_request(request: Request, state: AppState, principal: Principal, body:
     """Check the model and the tier's max_tokens, then describe the work for the engine."""
     state.service.engine_for(model)
     request.state.model = model  # the metrics middleware labels the request with it
+    schema_of = getattr(body, "json_schema", None)
+    schema = schema_of() if callable(schema_of) else schema_of
+    if schema is not None and body.stop_list():
+        raise APIError(400, "stop cannot be combined with a JSON schema: it could cut the "
+                            "document short. Remove stop.", code="invalid_value", param="stop")
     return GenerationRequest(
         request_id=request_id(request), model=model, tenant=principal.key_id, prompt=prompt,
-        messages=messages,
+        messages=messages, json_schema=schema,
         sampling=SamplingParams(
             max_tokens=state.service.max_tokens_for(principal, max_tokens),
             temperature=body.temperature, top_p=body.top_p, top_k=getattr(body, "top_k", 0),
@@ -60,7 +65,9 @@ def usage_dict(usage: Usage) -> dict[str, Any]:
 
 def warden_extension(finished: Finished) -> dict[str, Any]:
     """Warden-specific facts beside OpenAI's fields; clients that don't know them ignore them."""
-    return {"long_context_fallback": bool(finished.extra.get("long_context_fallback"))}
+    return {"long_context_fallback": bool(finished.extra.get("long_context_fallback")),
+            "escalated": bool(finished.extra.get("escalated")),
+            "incident_id": finished.extra.get("incident_id")}
 
 
 def openai_finish_reason(reason: str) -> str:

@@ -45,6 +45,7 @@ class LlamaCppEngine:
         self._kv_bytes_per_token_per_layer = 0
         self._n_layer = 0
         self._forbidden_tables: dict[tuple[str, ...], ForbiddenPhrases] = {}
+        self._constraint_factory: Any = None
 
     # lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -144,6 +145,9 @@ class LlamaCppEngine:
                 f"The prompt has {len(tokens)} tokens; this model accepts at most {limit} "
                 "(models[].max_prompt_tokens, or n_ctx - 1). Shorten the prompt or messages.")
         sampling = request.sampling
+        constraint = None
+        if request.json_schema is not None:  # compiled before anything else is allocated
+            constraint = await self._schema_constraint(request.json_schema)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stops = tuple(sampling.stop) + (self._template.stops if request.messages else ())
@@ -159,6 +163,8 @@ class LlamaCppEngine:
         )
         if sampling.forbidden_phrases:
             seq.forbidden = self._forbidden(sampling.forbidden_phrases)
+        if constraint is not None:
+            seq.constraints.append(constraint)
         self._live[request.request_id] = seq
         self._scheduler.submit(seq)
         try:
@@ -173,6 +179,18 @@ class LlamaCppEngine:
             self._live.pop(request.request_id, None)
             if seq.finish_reason is None:
                 self._scheduler.cancel(seq)
+
+    async def _schema_constraint(self, schema: dict[str, Any]) -> Any:
+        from warden.constraints.base import SchemaRejected
+        from warden.constraints.json_schema import ConstraintFactory
+
+        if self._constraint_factory is None:
+            self._constraint_factory = await asyncio.to_thread(ConstraintFactory,
+                                                               self._model_path)
+        try:
+            return await asyncio.to_thread(self._constraint_factory.json_schema, schema)
+        except SchemaRejected as exc:
+            raise InvalidRequest(str(exc)) from exc
 
     def _forbidden(self, phrases: tuple[str, ...]) -> ForbiddenPhrases:
         key = tuple(sorted(set(phrases)))

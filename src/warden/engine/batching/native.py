@@ -83,6 +83,9 @@ class NativeContext:
             raise DecodeError(f"llama_decode returned {status}")
         return rows
 
+    def logits(self, row: int) -> Any:
+        return llama_cpp.llama_get_logits_ith(self._ctx, row)
+
     def mask(self, row: int, banned: Iterable[int]) -> None:
         """Make tokens impossible for one logits row: -inf survives every sampler stage."""
         ids = list(banned)

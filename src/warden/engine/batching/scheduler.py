@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from warden.constraints.base import ConstraintError, apply_all
 from warden.engine.base import Finished, FinishReason, TextDelta, Usage
 from warden.engine.batching.native import BatchEntry, NativeContext
 from warden.engine.batching.sequence import Sequence
@@ -186,9 +187,24 @@ class Scheduler:
         self.steps += 1
         for row, owner in enumerate(owners):
             if owner is not None and owner.finish_reason is None:
-                if owner.forbidden is not None:
-                    self._ctx.mask(row, owner.forbidden.banned(owner.raw_text))
-                self._advance(owner, owner.sampler.sample(self._ctx, row))
+                self._sample(owner, row)
+
+    def _sample(self, seq: Sequence, row: int) -> None:
+        """Masks first (they only ever lower logits to -inf, so they compose), then draw."""
+        if seq.forbidden is not None:
+            self._ctx.mask(row, seq.forbidden.banned(seq.raw_text))
+        try:
+            if seq.constraints:
+                apply_all(seq.constraints, self._ctx.logits(row), self._ctx.n_vocab)
+            token = seq.sampler.sample(self._ctx, row)
+            for constraint in seq.constraints:
+                constraint.accept(token)
+        except ConstraintError as exc:
+            # Never continue unconstrained: the sequence ends with the error.
+            seq.emit(exc)
+            self._finish(seq, "stop")
+            return
+        self._advance(seq, token)
 
     def _make_room(self, seq: Sequence) -> None:
         """Past l_switch keep the first n_sink tokens and slide the rest (StreamingLLM), so
@@ -218,7 +234,7 @@ class Scheduler:
         text = seq.assembler.push(piece)
         if text:
             seq.emit(TextDelta(text))
-        if seq.assembler.stopped:
+        if seq.assembler.stopped or any(c.is_finished() for c in seq.constraints):
             self._finish(seq, "stop")
         elif seq.generated >= seq.max_new_tokens:
             self._finish(seq, "length")

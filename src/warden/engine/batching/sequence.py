@@ -35,6 +35,7 @@ class Sequence:
     history: list[int] = field(default_factory=list)  # prompt + generated, for the cache
     finish_reason: FinishReason | None = None
     forbidden: ForbiddenPhrases | None = None
+    constraints: list[Any] = field(default_factory=list)  # token masks, e.g. a JSON schema
     raw_text: str = ""          # every generated token's text, for the phrase mask
 
     @property

@@ -1,0 +1,165 @@
+"""PII detection: the pattern pass (always) and Presidio person-name NER (per-tier option).
+
+Presidio runs with only its spaCy recognizer for PERSON: every other entity it knows
+(email, phone, card, IBAN, SSN, IP) is covered by `pii_patterns`, whose validators are
+stricter, and its remaining regex recognizers (passport, driver licence, bank account...)
+match any 9-digit number, which would cost more precision than they add recall.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+from warden.safety.detectors.pii_patterns import find_pii
+from warden.safety.findings import Category, Finding, mask
+
+NER_DETECTOR = "pii.presidio"
+
+# NER only has something to find in a sentence with a capitalised word other than the usual
+# sentence openers; running spaCy only on those sentences (in one batch) skips most of its
+# cost on ordinary prose, code, logs and numbers, and loses nothing a name would trigger.
+# Leading whitespace stays outside the span, so a redacted or quoted sentence starts clean.
+_SENTENCE = re.compile(r"[^.!?\n\s][^.!?\n]*(?:[.!?]+|\n|$)")
+_CAPITALISED = re.compile(r"\b[A-Z][a-z'’-]+")
+_OPENER_WORDS = """
+A About After Also An And Any Are As At Be Because Before But By Can Could Did Do Does
+Don't Each Even Every For From Generally Given Great Has Have He Hello Her Here Hey Hi His
+How However I I'm I've If In Is It It's Its Just Let Let's Like Make Many May Maybe Me
+More Most My No Not Note Now Of Ok Okay On Once One Only Or Our Please Same See She Should
+Since So Some Sorry Such Thank Thanks That That's The Their Then There These They This
+Those Though To Today Unless Use Using Was We We're Well Were What When Where Which While
+Who Why Will With Would Yes Yet You You're Your Monday Tuesday Wednesday Thursday Friday
+Saturday Sunday January February March April June July August September October November
+December Python Linux Windows Docker
+"""
+_OPENERS = frozenset(_OPENER_WORDS.split())
+
+
+def _may_hold_name(sentence: str) -> bool:
+    return any(m.group() not in _OPENERS for m in _CAPITALISED.finditer(sentence))
+
+
+class PiiPatternDetector:
+    """Emails, phones, cards, IBANs, SSNs, IPs and secrets: regex + checksum, ~0.1 ms/KB."""
+
+    name = "pii.patterns"
+    category: Category = "pii"
+    cost = 1
+    needs_ner = False
+
+    def scan(self, text: str) -> list[Finding]:
+        return find_pii(text)
+
+
+class PersonNameDetector:
+    """Person names via Presidio's analyzer over an offline, NER-only spaCy pipeline."""
+
+    name = NER_DETECTOR
+    category: Category = "pii"
+    cost = 50
+    needs_ner = True
+
+    def __init__(self, min_score: float = 0.5) -> None:
+        self.min_score = min_score
+        self._analyzer: Any = None
+        self._lock = threading.RLock()
+
+    def load(self) -> None:
+        """Build the analyzer now (otherwise on first scan): takes a few seconds."""
+        if self._analyzer is not None:
+            return
+        with self._lock:
+            if self._analyzer is not None:
+                return
+            from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+            from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+            from warden.safety.offline import build_nlp_engine
+
+            registry = RecognizerRegistry(supported_languages=["en"])
+            registry.add_recognizer(SpacyRecognizer(supported_language="en",
+                                                    supported_entities=list(_NER_ENTITIES)))
+            self._analyzer = AnalyzerEngine(registry=registry, nlp_engine=build_nlp_engine(),
+                                            supported_languages=["en"])
+
+    def scan(self, text: str) -> list[Finding]:
+        # One analyzer call over the candidate sentences joined, mapped back by segment:
+        # Presidio's per-call overhead is larger than spaCy's per-sentence cost.
+        segments: list[tuple[int, int]] = []  # (offset in joined, offset in text)
+        parts: list[str] = []
+        joined_len = 0
+        for m in _SENTENCE.finditer(text):
+            if _may_hold_name(m.group()):
+                segments.append((joined_len, m.start()))
+                parts.append(m.group())
+                joined_len += len(m.group()) + 2
+        if not parts:
+            return []
+        self.load()
+        joined = "\n\n".join(parts)
+        findings: list[Finding] = []
+        with self._lock:  # spaCy pipelines are not documented as thread-safe
+            results = self._analyzer.analyze(joined, language="en",
+                                             entities=list(_NER_ENTITIES))
+        for r in results:
+            seg_start, text_start = max(s for s in segments if s[0] <= r.start)
+            value = joined[r.start:r.end]
+            start = text_start + r.start - seg_start
+            before = text[max(0, start - 30):start]
+            if (r.score >= self.min_score and "\n\n" not in value
+                    and _plausible_name(value, before)
+                    and (r.entity_type == "PERSON" or _STRONG_CUE.search(before))):
+                findings.append(Finding("pii", start, start + len(value), r.score,
+                                        NER_DETECTOR, "PERSON"))
+        return findings
+
+
+# A lone capitalised word is a name only next to a cue; without one, spaCy-sm's single-token
+# PERSONs are mostly cities, products and imperatives ("Convert 72 degrees...").
+_NAME_CUE = re.compile(
+    r"(?i)(?:\b(?:mr|mrs|ms|miss|dr|prof|sir|dear|hi|hey|hello|thanks|thank\s+you|cheers|"
+    r"regards|sincerely|love|from|to|with|ask|tell|call|email|text|meet|met|named|called|"
+    r"name\s+is|i'm|i\s+am|this\s+is|sister|brother|mom|mum|dad|wife|husband|son|daughter|"
+    r"friend|boss|manager|colleague|coworker|neighbou?r|partner|uncle|aunt|cousin|"
+    r"grandma|grandpa|patient|client|customer|tenant|intern)\b\.?,?\s*$)")
+
+
+_NER_ENTITIES = ("PERSON", "ORGANIZATION", "LOCATION")
+# Cues strong enough to read an ORG/GPE span as a person ("my sister Rebecca").
+_STRONG_CUE = re.compile(
+    r"(?i)\b(?:mr|mrs|ms|miss|dr|prof|dear|hi|hey|hello|thanks|thank\s+you|cheers|named|"
+    r"called|name\s+is|name\s+of|i'm|i\s+am|this\s+is|sister|brother|mom|mum|dad|wife|"
+    r"husband|son|daughter|friend|boss|manager|colleague|coworker|neighbou?r|partner|"
+    r"uncle|aunt|cousin|patient|client|tenant|intern)\b\.?,?\s*$")
+
+
+def _plausible_name(value: str, before: str) -> bool:
+    """spaCy-sm tags code identifiers, acronyms and places as PERSON; filter the usual
+    suspects (a name has a capital, no all-caps word, no code punctuation)."""
+    stripped = value.strip(" '’\"")
+    words = stripped.split()
+    if (len(stripped) < 2 or not stripped[0].isupper()
+            or any(w.isupper() and len(w) > 1 for w in words)
+            or any(c in stripped for c in "_=(){}[]<>/\\@#$%")):
+        return False
+    return len(words) > 1 or bool(_NAME_CUE.search(before[-30:]))
+
+
+class PiiDetector:
+    """Both stages, for callers that want one object; the pipeline uses the two separately."""
+
+    name = "pii"
+    category: Category = "pii"
+
+    def __init__(self, ner: bool = True) -> None:
+        self.patterns = PiiPatternDetector()
+        self.names = PersonNameDetector() if ner else None
+
+    def scan(self, text: str) -> list[Finding]:
+        found = self.patterns.scan(text)
+        if self.names is not None:
+            found += [f for f in self.names.scan(mask(text, found))
+                      if all(f.end <= p.start or f.start >= p.end for p in found)]
+        return found

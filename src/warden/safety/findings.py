@@ -1,0 +1,182 @@
+"""What detectors report (`Finding`), what the policy makes of it (`Verdict`), and redaction.
+
+Everything here is pure: no models, no I/O, so the API, the streaming guard and the tests can
+share it without loading anything.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+Category = Literal["pii", "toxicity", "crisis", "injection"]
+Action = Literal["allow", "redact", "block", "escalate"]
+
+CATEGORIES: tuple[Category, ...] = get_args(Category)
+ACTIONS: tuple[Action, ...] = get_args(Action)
+# Index = strength: when several categories fire, the strongest action wins.
+_STRENGTH: dict[Action, int] = {a: i for i, a in enumerate(ACTIONS)}
+
+DEFAULT_ACTIONS: Mapping[Category, Action] = {
+    "pii": "redact", "toxicity": "block", "crisis": "escalate", "injection": "block",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One detection: `text[start:end]` looks like `label` (of `category`) to `detector`."""
+
+    category: Category
+    start: int
+    end: int
+    score: float
+    detector: str
+    label: str
+
+    def __post_init__(self) -> None:
+        if self.category not in CATEGORIES:
+            raise ValueError(f"unknown category {self.category!r}; expected one of {CATEGORIES}")
+        if not 0 <= self.start <= self.end:
+            raise ValueError(f"bad span {self.start}..{self.end}")
+
+    def shifted(self, offset: int) -> Finding:
+        """The same finding for a text that starts `offset` characters earlier."""
+        return Finding(self.category, self.start + offset, self.end + offset, self.score,
+                       self.detector, self.label)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Per-tier safety policy: what each category leads to, and whether NER runs.
+
+    `ner=False` drops person-name detection (spaCy NER) which costs ~20 ms per KB on CPU;
+    the pattern detectors for every other PII type still run.
+    """
+
+    actions: Mapping[Category, Action] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))
+    ner: bool = True
+
+    def __post_init__(self) -> None:
+        for category, action in self.actions.items():
+            if category not in CATEGORIES:
+                raise ValueError(f"policy names unknown category {category!r}")
+            if action not in ACTIONS:
+                raise ValueError(f"policy action for {category!r} must be one of {ACTIONS}, "
+                                 f"not {action!r}")
+
+    @classmethod
+    def from_mapping(cls, actions: Mapping[str, str] | None = None, *, ner: bool = True
+                     ) -> Policy:
+        """Defaults overlaid with `actions` (e.g. a tier's config section)."""
+        merged: dict[Category, Action] = dict(DEFAULT_ACTIONS)
+        merged.update(actions or {})  # type: ignore[arg-type]  # validated in __post_init__
+        return cls(actions=merged, ner=ner)
+
+    def action_for(self, category: Category) -> Action:
+        return self.actions.get(category, "allow")
+
+
+def strongest(actions: Iterable[Action]) -> Action:
+    return max(actions, key=_STRENGTH.__getitem__, default="allow")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The policy's decision for one text (or one request): the action and why."""
+
+    action: Action
+    findings: tuple[Finding, ...] = ()
+    redacted_text: str | None = None
+
+    @property
+    def categories(self) -> tuple[Category, ...]:
+        return tuple(sorted({f.category for f in self.findings}))
+
+    @property
+    def allowed(self) -> bool:
+        """True when the text may go on (possibly redacted)."""
+        return self.action in ("allow", "redact")
+
+
+def decide(findings: Sequence[Finding], policy: Policy) -> Verdict:
+    action = strongest(policy.action_for(f.category) for f in findings)
+    return Verdict(action=action, findings=tuple(findings))
+
+
+# Placeholder stems: the spec's `<EMAIL_1>` is shorter than Presidio's EMAIL_ADDRESS label.
+_STEMS = {"EMAIL_ADDRESS": "EMAIL", "IBAN_CODE": "IBAN"}
+_STEM_SAFE = re.compile(r"[^A-Z0-9_]")
+
+
+def placeholder_stem(label: str) -> str:
+    return _STEMS.get(label, _STEM_SAFE.sub("_", label.upper()) or "PII")
+
+
+def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
+    """Non-overlapping findings in text order; on overlap the longer, then surer one wins."""
+    ranked = sorted(findings, key=lambda f: (-(f.end - f.start), -f.score, f.start))
+    kept: list[Finding] = []
+    for f in ranked:
+        if f.end > f.start and all(f.end <= k.start or f.start >= k.end for k in kept):
+            kept.append(f)
+    return sorted(kept, key=lambda f: f.start)
+
+
+class Redactor:
+    """Typed placeholders that stay consistent across every text of one request.
+
+    The same value gets the same placeholder in the system prompt, every chat turn and the
+    output, so the model can still refer to "<EMAIL_1>" coherently. One instance per request:
+    the mapping holds the raw values and must never be logged or persisted.
+    """
+
+    def __init__(self) -> None:
+        self._by_value: dict[tuple[str, str], str] = {}
+        self._counts: dict[str, int] = {}
+        self.mapping: dict[str, str] = {}  # placeholder -> original value
+
+    def placeholder(self, label: str, value: str) -> str:
+        stem = placeholder_stem(label)
+        key = (stem, value)
+        if key not in self._by_value:
+            self._counts[stem] = self._counts.get(stem, 0) + 1
+            token = f"<{stem}_{self._counts[stem]}>"
+            self._by_value[key] = token
+            self.mapping[token] = value
+        return self._by_value[key]
+
+    def redact(self, text: str, findings: Iterable[Finding]) -> tuple[str, dict[str, str]]:
+        """`text` with every finding's span replaced; returns (text, placeholders used here)."""
+        parts: list[str] = []
+        used: dict[str, str] = {}
+        cursor = 0
+        for f in resolve_overlaps(f for f in findings if f.end <= len(text)):
+            value = text[f.start:f.end]
+            token = self.placeholder(f.label, value)
+            used[token] = value
+            parts.append(text[cursor:f.start])
+            parts.append(token)
+            cursor = f.end
+        parts.append(text[cursor:])
+        return "".join(parts), used
+
+
+def mask(text: str, findings: Iterable[Finding]) -> str:
+    """`text` with the findings' spans blanked out, offsets unchanged.
+
+    NER sees "Marcus Delgado (                      )" instead of gluing the email to the
+    name, and reports spans that still index the original text.
+    """
+    chars = list(text)
+    for f in findings:
+        for i in range(f.start, min(f.end, len(chars))):
+            if not chars[i].isspace():
+                chars[i] = " "
+    return "".join(chars)
+
+
+def redact(text: str, findings: Iterable[Finding]) -> tuple[str, dict[str, str]]:
+    """One-off redaction of a single text (use a `Redactor` to span several texts)."""
+    return Redactor().redact(text, findings)

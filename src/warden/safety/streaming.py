@@ -1,0 +1,98 @@
+"""The output guard on a token stream: text leaves only after it was checked.
+
+Generated text is held back until a segment ends (a sentence end or a newline) or the held
+text reaches `max_hold` characters; then that segment is checked together with the tail of
+what was already released (so a phrase split across the boundary is still seen) and is
+released, redacted, or the stream is stopped. Nothing that was not checked is ever released,
+so a stream that is cut for `content_filter` has leaked nothing.
+
+Pure logic: the checker is any callable from text to Verdict.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from warden.safety.findings import Finding, Verdict
+
+_BOUNDARY = re.compile(r"[.!?;:](?=\s)|\n")
+
+
+@dataclass
+class Release:
+    """What the guard lets out after a push: text to send, and whether to stop."""
+
+    text: str = ""
+    blocked: bool = False
+    verdict: Verdict | None = None
+
+
+@dataclass
+class StreamGuard:
+    """`check(text)` judges a window; `redact(text, findings)` masks the listed spans (the
+    request's Redactor, so placeholders match the ones used on the input)."""
+
+    check: Callable[[str], Verdict]
+    redact: Callable[[str, list[Finding]], str]
+    max_hold: int = 160
+    context: int = 64
+    released: str = ""
+    held: str = ""
+    blocked: bool = False
+    interventions: list[Verdict] = field(default_factory=list)
+
+    def will_check(self, text: str) -> bool:
+        """Whether pushing `text` runs the checker (callers move that work off the loop)."""
+        return (len(self.held) + len(text) >= self.max_hold
+                or _BOUNDARY.search(self.held[-1:] + text) is not None)
+
+    def push(self, text: str) -> Release:
+        if self.blocked:
+            return Release(blocked=True)
+        self.held += text
+        cut = self._cut_point()
+        if cut is None:
+            return Release()
+        segment, self.held = self.held[:cut], self.held[cut:]
+        return self._release(segment)
+
+    def finish(self) -> Release:
+        if self.blocked or not self.held:
+            return Release(blocked=self.blocked)
+        segment, self.held = self.held, ""
+        return self._release(segment)
+
+    def _cut_point(self) -> int | None:
+        last = None
+        for match in _BOUNDARY.finditer(self.held):
+            last = match.end()
+        if last is not None:
+            return last
+        if len(self.held) >= self.max_hold:
+            # No boundary in sight: cut at the last space so words stay whole.
+            space = self.held.rfind(" ", 0, self.max_hold)
+            return space + 1 if space > 0 else self.max_hold
+        return None
+
+    def _release(self, segment: str) -> Release:
+        prefix = self.released[-self.context:]
+        verdict = self.check(prefix + segment)
+        if verdict.action in ("block", "escalate"):
+            self.blocked = True
+            self.interventions.append(verdict)
+            return Release(blocked=True, verdict=verdict)
+        if verdict.action == "redact":
+            # Findings are relative to prefix + segment; keep the parts inside the segment.
+            # One that began in released text is masked from the boundary on: the released
+            # part was checked on its own and held nothing detectable.
+            offset = len(prefix)
+            local = [Finding(f.category, max(f.start, offset) - offset, f.end - offset,
+                             f.score, f.detector, f.label)
+                     for f in verdict.findings if f.end > offset]
+            if local:
+                self.interventions.append(verdict)
+                segment = self.redact(segment, local)
+        self.released += segment
+        return Release(text=segment, verdict=verdict)

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from warden.safety.detectors.pii import PiiPatternDetector
+from warden.safety.findings import Finding, Redactor, mask, redact, resolve_overlaps
+from warden.safety.pipeline import GuardPipeline
+
+EMAIL = "jane.roe@gmail.com"
+PHONE = "(415) 555-0132"
+
+
+def pii(start: int, end: int, label: str, score: float = 0.9) -> Finding:
+    return Finding("pii", start, end, score, "test", label)
+
+
+def test_typed_placeholders_and_mapping() -> None:
+    text = f"Mail {EMAIL} or call {PHONE}."
+    findings = PiiPatternDetector().scan(text)
+    redacted, mapping = redact(text, findings)
+    assert redacted == "Mail <EMAIL_1> or call <PHONE_NUMBER_1>."
+    assert mapping == {"<EMAIL_1>": EMAIL, "<PHONE_NUMBER_1>": PHONE}
+
+
+def test_same_value_same_placeholder_across_texts_of_one_request() -> None:
+    redactor = Redactor()
+    detector = PiiPatternDetector()
+    first = f"I am {EMAIL}."
+    second = f"Write to bob.stone@outlook.com, cc {EMAIL}."
+    out1, _ = redactor.redact(first, detector.scan(first))
+    out2, used = redactor.redact(second, detector.scan(second))
+    assert out1 == "I am <EMAIL_1>."
+    assert out2 == "Write to <EMAIL_2>, cc <EMAIL_1>."
+    assert used == {"<EMAIL_2>": "bob.stone@outlook.com", "<EMAIL_1>": EMAIL}
+    assert redactor.mapping == {"<EMAIL_1>": EMAIL, "<EMAIL_2>": "bob.stone@outlook.com"}
+
+
+def test_a_new_request_starts_numbering_again() -> None:
+    text = f"{EMAIL}"
+    findings = PiiPatternDetector().scan(text)
+    assert Redactor().redact(text, findings)[0] == Redactor().redact(text, findings)[0]
+
+
+def test_overlaps_keep_the_longer_span() -> None:
+    text = "key sk-proj-abcdefghijklmnopqrstuvwx0123 end"
+    longer = pii(4, 40, "SECRET")
+    inner = pii(10, 20, "PERSON", 0.99)
+    assert resolve_overlaps([inner, longer]) == [longer]
+    redacted, _ = redact(text, [inner, longer])
+    assert redacted == "key <SECRET_1> end"
+
+
+def test_mask_keeps_offsets() -> None:
+    text = f"From Ann ({EMAIL}) today"
+    masked = mask(text, PiiPatternDetector().scan(text))
+    assert len(masked) == len(text)
+    assert EMAIL not in masked and masked.startswith("From Ann (")
+
+
+def test_pipeline_redacts_chat_messages_consistently_and_keeps_other_parts() -> None:
+    pipeline = GuardPipeline()
+    messages = [
+        {"role": "system", "content": f"Escalations go to {EMAIL}."},
+        {"role": "user", "content": [
+            {"type": "text", "text": f"Is {EMAIL} right? My card is 4539 1488 0343 6467."},
+            {"type": "image_url", "image_url": {"url": "https://img.test/x.png"}},
+        ]},
+    ]
+    result = pipeline.check_input(messages)
+    assert result.verdict.action == "redact"
+    assert result.messages is not None
+    assert result.messages[0]["content"] == "Escalations go to <EMAIL_1>."
+    parts = result.messages[1]["content"]
+    assert parts[0]["text"] == "Is <EMAIL_1> right? My card is <CREDIT_CARD_1>."
+    assert parts[1] == messages[1]["content"][1]
+    assert messages[0]["content"] == f"Escalations go to {EMAIL}."  # input left untouched
+    assert set(result.findings_by_message) == {0, 1}
+
+
+def test_output_reuses_the_request_placeholders() -> None:
+    pipeline = GuardPipeline()
+    redactor = Redactor()
+    pipeline.check_input(f"Contact {EMAIL} please", redactor)
+    verdict = pipeline.check_output(f"Sure, I will write to {EMAIL} and +44 20 7946 0321.",
+                                    redactor)
+    assert verdict.redacted_text == "Sure, I will write to <EMAIL_1> and <PHONE_NUMBER_1>."
