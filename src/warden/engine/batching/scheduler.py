@@ -249,10 +249,12 @@ class Scheduler:
         extra = {"long_context_fallback": seq.long_context_engaged,
                  "evicted_tokens": seq.evicted_tokens, "peak_kv_tokens": seq.peak_kv_tokens,
                  "slot": seq.slot}
-        seq.emit(Finished(reason, Usage(len(seq.prompt), seq.generated, seq.cached_tokens),
-                          extra=extra))
+        # Free the slot before the consumer hears "finished": whoever reacts to the end of
+        # a request (the next request, a load check) finds its slot already free.
         if retire:
             self._retire(seq, keep_cache=reason != "cancelled")
+        seq.emit(Finished(reason, Usage(len(seq.prompt), seq.generated, seq.cached_tokens),
+                          extra=extra))
 
     def _retire(self, seq: Sequence, keep_cache: bool) -> None:
         self._active.pop(seq.slot, None)

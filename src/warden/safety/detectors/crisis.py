@@ -96,25 +96,26 @@ _CRISIS_WORDS = re.compile(
 _SENTENCE = re.compile(r"[^.!?\n\s][^.!?\n]*(?:[.!?]+|\n|$)")
 
 
+_CONTRACTIONS = {"im": "i'm", "ive": "i've", "wanna": "want to", "gonna": "going to",
+                 "cant": "can't", "dont": "don't"}
+_CONTRACTION_RE = re.compile(r"\b(?:im|ive|wanna|gonna|cant|dont)\b")
+# All strong patterns as one alternation: one scan per sentence instead of one per pattern.
+_STRONG_ANY = re.compile("|".join(f"(?:{p.pattern})" for p in _STRONG))
+
+
 def normalize(text: str) -> str:
-    """Lowercase, straight apostrophes, common contractions spelled out; same length as input
-    is NOT kept, so only sentence-level spans are reported."""
+    """Lowercase, straight apostrophes, common contractions spelled out. Lengths change, so
+    findings report whole sentences of the original text."""
     t = text.lower().replace("’", "'").replace("‘", "'")
-    t = re.sub(r"\bim\b", "i'm", t)
-    t = re.sub(r"\bive\b", "i've", t)
-    t = re.sub(r"\bwanna\b", "want to", t)
-    t = re.sub(r"\bgonna\b", "going to", t)
-    t = re.sub(r"\bcant\b", "can't", t)
-    t = re.sub(r"\bdont\b", "don't", t)
+    t = _CONTRACTION_RE.sub(lambda m: _CONTRACTIONS[m.group()], t)
     return re.sub(r"\bi\s+'(m|ll|ve|d)\b", r"i'\1", t)
 
 
 def pattern_hit(sentence: str, whole: str = "") -> bool:
     """True if a normalized sentence states first-person crisis intent."""
-    for pattern in _STRONG:
-        for m in pattern.finditer(sentence):
-            if not _NEGATED.search(sentence[:m.start()]):
-                return True
+    for m in _STRONG_ANY.finditer(sentence):
+        if not _NEGATED.search(sentence[:m.start()]):
+            return True
     return bool(_METHOD_RE.search(sentence) and (_INTENT_RE.search(whole or sentence)
                                                  or re.search(r"\bi\s+want\s+to\s+die\b", whole)))
 

@@ -133,9 +133,11 @@ _ABUSE = tuple(re.compile(p) for p in (
 ))
 
 
+_ABUSE_ANY = re.compile("|".join(f"(?:{p.pattern})" for p in _ABUSE))
+
+
 def abuse_hit(sentence: str) -> bool:
-    lowered = sentence.lower().replace("’", "'")
-    return any(p.search(lowered) for p in _ABUSE)
+    return bool(_ABUSE_ANY.search(sentence.lower().replace("’", "'")))
 
 
 class ToxicityDetector:
