@@ -18,9 +18,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Self
 
@@ -109,8 +110,8 @@ def _git_revision() -> dict[str, Any] | None:
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                              check=False, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO_ROOT,
-                               check=False, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO_ROOT, check=False,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": sha or None, "dirty": bool(dirty)}
@@ -457,6 +458,7 @@ class StreamTiming:
     prompt_tokens: int | None = None
     finish_reason: str | None = None
     text_parts: list[str] = field(default_factory=list)
+    foreign_cpu_cores: float | None = None  # set by measure_runs()
 
     def chunk(self, text: str, now: float | None = None) -> None:
         if text:
@@ -476,7 +478,7 @@ class StreamTiming:
 
     @property
     def inter_token_s(self) -> list[float]:
-        return [b - a for a, b in zip(self.chunks, self.chunks[1:])]
+        return [b - a for a, b in pairwise(self.chunks)]
 
     @property
     def total_s(self) -> float | None:
@@ -513,6 +515,7 @@ class StreamTiming:
             "itl_ms_max": r(max(self.inter_token_s), 1000) if self.inter_token_s else None,
             "decode_tokens_per_s": r(self.decode_tokens_per_s),
             "e2e_tokens_per_s": r(self.e2e_tokens_per_s),
+            "foreign_cpu_cores": self.foreign_cpu_cores,
         }
 
 
@@ -530,6 +533,50 @@ def stream_stats(runs: Sequence[StreamTiming]) -> dict[str, Any]:
         "decode_tokens_per_s": summarize(decode, digits=2),
         "e2e_tokens_per_s": summarize(e2e, digits=2),
         "total_ms": summarize(total, 1000),
+        "content_chunks": summarize([len(r.chunks) for r in runs], digits=1),
         "completion_tokens": [r.completion_tokens for r in runs],
         "finish_reasons": sorted({str(r.finish_reason) for r in runs}),
     }
+
+
+@dataclass
+class MeasuredRuns:
+    runs: list[StreamTiming]
+    discarded: list[dict[str, Any]]
+    cpu: dict[str, Any]
+
+
+def measure_runs(count: int, run: Callable[[int], StreamTiming], *, label: str,
+                 pids: Iterable[int] = (), foreign_limit: float = 0.25, retries: int = 3,
+                 quiet_wait_s: float = 120.0, log: Callable[[str], None] = print,
+                 describe: Callable[[StreamTiming], str] = lambda t: str(t.as_dict()),
+                 ) -> MeasuredRuns:
+    """Run `run(i)` for i in range(count), each under a CpuMonitor.
+
+    A run during which other processes kept more than `foreign_limit` cores busy is
+    discarded (and recorded), the machine gets up to `quiet_wait_s` to go quiet, and the run
+    is repeated, at most `retries` times; after that the contaminated run is kept and its
+    `foreign_cpu_cores` says so. `cpu` covers the whole loop, retries and waits included.
+    """
+    pids = list(pids)
+    runs: list[StreamTiming] = []
+    discarded: list[dict[str, Any]] = []
+    with CpuMonitor(pids) as total:
+        for i in range(count):
+            for attempt in range(retries + 1):
+                with CpuMonitor(pids) as mon:
+                    timing = run(i)
+                foreign = mon.result()["foreign_cpu_cores"]
+                timing.foreign_cpu_cores = foreign
+                line = f"  {label} run {i + 1}/{count}: {describe(timing)}"
+                if foreign is not None and foreign > foreign_limit and attempt < retries:
+                    log(f"{line}  [discarded: other processes used {foreign:.2f} cores]")
+                    discarded.append({"run": i, "attempt": attempt, **timing.as_dict()})
+                    wait_until_quiet(quiet_wait_s, threshold_cores=min(0.15, foreign_limit),
+                                     log=log)
+                    continue
+                log(line + (f"  [kept although other processes used {foreign:.2f} cores]"
+                            if foreign is not None and foreign > foreign_limit else ""))
+                runs.append(timing)
+                break
+    return MeasuredRuns(runs, discarded, total.result())

@@ -21,7 +21,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -93,7 +92,7 @@ def run_level(base_url: str, headers: dict[str, str], streams: int, max_tokens: 
     def worker(i: int) -> None:
         try:
             timings[i] = stream_once(base_url, headers, PROMPTS[i % len(PROMPTS)], max_tokens)
-        except Exception as exc:  # noqa: BLE001 - recorded in the results
+        except Exception as exc:
             errors.append(repr(exc))
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(streams)]
@@ -119,7 +118,7 @@ def run_level(base_url: str, headers: dict[str, str], streams: int, max_tokens: 
     }
 
 
-def measure(label: str, base_url: str, headers: dict[str, str], levels: list[int],
+def measure(label: str, base_url: str, headers: dict[str, str], *, levels: list[int],
             max_tokens: int, rounds: int, pid: int) -> dict[str, Any]:
     stream_once(base_url, headers, PROMPTS[0], 16)  # warm-up
     out: dict[str, Any] = {}
@@ -144,13 +143,15 @@ def measure(label: str, base_url: str, headers: dict[str, str], levels: list[int
 
 
 def run_warden(args: argparse.Namespace) -> dict[str, Any]:
+    # Safety off: this measures the engine; the guard's cost is benchmarks/safety.py's job.
     config = {"server": {"log_level": "warning", "request_timeout_s": 900},
+              "safety": {"enabled": False},
               "models": [{"name": MODEL, "n_ctx": args.n_ctx, "n_threads": args.threads,
                           "max_batch": args.max_batch}]}
     with WardenProcess(config) as warden:
         key = warden.create_key("bench")
-        return measure("warden", warden.base_url, warden.auth(key), args.levels,
-                       args.max_tokens, args.rounds, warden.pid)
+        return measure("warden", warden.base_url, warden.auth(key), levels=args.levels,
+                       max_tokens=args.max_tokens, rounds=args.rounds, pid=warden.pid)
 
 
 def run_llama_server(args: argparse.Namespace) -> dict[str, Any]:
@@ -164,8 +165,9 @@ def run_llama_server(args: argparse.Namespace) -> dict[str, Any]:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for_http(f"http://127.0.0.1:{port}/v1/models", timeout=300, proc=proc)
-            return measure("llama_cpp.server", f"http://127.0.0.1:{port}", {}, args.levels,
-                           args.max_tokens, args.rounds, proc.pid)
+            return measure("llama_cpp.server", f"http://127.0.0.1:{port}", {},
+                           levels=args.levels, max_tokens=args.max_tokens,
+                           rounds=args.rounds, pid=proc.pid)
         finally:
             stop_process(proc)
 
@@ -190,15 +192,15 @@ def main() -> None:
     for name, runner in systems.items():
         console.print(f"[bold]{name}[/]")
         results[name] = runner(args)
-    w, l = results["warden"], results["llama_cpp_server"]
+    w, srv = results["warden"], results["llama_cpp_server"]
 
     def agg(system: dict[str, Any], level: int) -> float | None:
         return system.get(str(level), {}).get("aggregate_tokens_per_s")
 
     targets = {
-        "x8_vs_server_x8": {"value": ratio(agg(w, 8), agg(l, 8)), "target": 5.0},
-        "x8_vs_server_x1": {"value": ratio(agg(w, 8), agg(l, 1)), "target": 2.0},
-        "x1_vs_server_x1": {"value": ratio(agg(w, 1), agg(l, 1)), "target": 0.95},
+        "x8_vs_server_x8": {"value": ratio(agg(w, 8), agg(srv, 8)), "target": 5.0},
+        "x8_vs_server_x1": {"value": ratio(agg(w, 8), agg(srv, 1)), "target": 2.0},
+        "x1_vs_server_x1": {"value": ratio(agg(w, 1), agg(srv, 1)), "target": 0.95},
         "itl_p95_ms_at_4": {"value": w.get("4", {}).get("itl_p95_ms"), "target": 30.0,
                             "lower_is_better": True},
     }
@@ -216,7 +218,8 @@ def main() -> None:
         for name, res in results.items():
             r = res.get(str(level), {})
             table.add_row(str(level), name, str(r.get("aggregate_tokens_per_s")),
-                          str(r.get("ttft_ms", {}).get("p50")), str(r.get("ttft_ms", {}).get("p95")),
+                          str(r.get("ttft_ms", {}).get("p50")),
+                          str(r.get("ttft_ms", {}).get("p95")),
                           str(r.get("inter_token_ms", {}).get("p50")),
                           str(r.get("inter_token_ms", {}).get("p95")))
     console.print(table)
