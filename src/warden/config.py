@@ -127,6 +127,8 @@ class SafetyConfig(_Strict):
     enabled: bool = Field(True, description="Run the input and output guards.")
     stream_hold_chars: int = Field(160, ge=16, le=4096, description="Most characters held "
                                    "back before an output segment is checked and released.")
+    stream_hold_ms: int = Field(250, ge=0, le=10_000, description="Release checked whole "
+                                "words after this long even without a sentence end (0: off).")
     crisis_response: CrisisResponse = Field(default_factory=CrisisResponse)
 
 

@@ -91,3 +91,21 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     assert bad_tier.returncode == 2 and "--tier 'gold'" in bad_tier.stderr
     verified = run(tmp_path, "audit", "verify", config=config)
     assert verified.returncode == 0 and "2 records" in verified.stdout
+
+
+def test_audit_export_and_purge(tmp_path: Path) -> None:
+    import json
+
+    config = f"store: {{url: 'sqlite:///{tmp_path}/a.db'}}\n"
+    for name in ("a", "b", "c"):
+        assert run(tmp_path, "keys", "create", "--name", name, config=config).returncode == 0
+    exported = run(tmp_path, "audit", "export", config=config)
+    records = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [r["seq"] for r in records] == [1, 2, 3]
+    assert all({"hash", "prev_hash", "payload", "kind"} <= set(r) for r in records)
+    bad = run(tmp_path, "audit", "purge", "--older-than", "soon", config=config)
+    assert bad.returncode == 2 and "90d" in bad.stderr
+    purged = run(tmp_path, "audit", "purge", "--older-than", "0m", config=config)
+    assert purged.returncode == 0 and "purged 3 records" in purged.stdout
+    verified = run(tmp_path, "audit", "verify", config=config)
+    assert verified.returncode == 0 and "1 records" in verified.stdout

@@ -71,3 +71,14 @@ def test_long_text_without_boundaries_is_released_in_bounded_chunks() -> None:
     guard = StreamGuard(check, redact, max_hold=40)
     out = guard.push("word " * 20)
     assert 0 < len(out.text) <= 40
+
+
+def test_text_waiting_too_long_is_released_at_a_word_end() -> None:
+    now = [0.0]
+    guard = StreamGuard(check, redact, max_hold=1000, max_hold_s=0.25, clock=lambda: now[0])
+    assert guard.push("1, 2, 3").text == ""
+    now[0] = 0.3
+    assert guard.will_check(", 4")
+    out = guard.push(", 4")
+    assert out.text == "1, 2, 3, "  # whole words only; "4" may still be growing
+    assert guard.held == "4"

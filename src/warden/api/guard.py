@@ -112,8 +112,10 @@ class RequestGuard:
         def redact(text: str, findings: list[Finding]) -> str:
             return redactor.redact(text, findings)[0]
 
+        hold_ms = self.config.safety.stream_hold_ms
         return StreamGuard(check=lambda text: pipeline.check_output(text, redactor),
-                           redact=redact, max_hold=self.config.safety.stream_hold_chars)
+                           redact=redact, max_hold=self.config.safety.stream_hold_chars,
+                           max_hold_s=hold_ms / 1000 if hold_ms else None)
 
     async def record(self, stage: str, verdict: Verdict, principal: Principal,
                      request_id: str) -> None:

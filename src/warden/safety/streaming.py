@@ -12,6 +12,7 @@ Pure logic: the checker is any callable from text to Verdict.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,25 +38,35 @@ class StreamGuard:
     check: Callable[[str], Verdict]
     redact: Callable[[str, list[Finding]], str]
     max_hold: int = 160
+    max_hold_s: float | None = None  # also release (at a word end) once text waited this long
+    clock: Callable[[], float] = time.monotonic
     context: int = 64
+    held_since: float | None = None
     released: str = ""
     held: str = ""
     blocked: bool = False
     interventions: list[Verdict] = field(default_factory=list)
 
+    def _overdue(self) -> bool:
+        return (self.max_hold_s is not None and self.held_since is not None
+                and self.clock() - self.held_since >= self.max_hold_s)
+
     def will_check(self, text: str) -> bool:
         """Whether pushing `text` runs the checker (callers move that work off the loop)."""
-        return (len(self.held) + len(text) >= self.max_hold
+        return (len(self.held) + len(text) >= self.max_hold or self._overdue()
                 or _BOUNDARY.search(self.held[-1:] + text) is not None)
 
     def push(self, text: str) -> Release:
         if self.blocked:
             return Release(blocked=True)
+        if not self.held:
+            self.held_since = self.clock()
         self.held += text
         cut = self._cut_point()
         if cut is None:
             return Release()
         segment, self.held = self.held[:cut], self.held[cut:]
+        self.held_since = self.clock() if self.held else None
         return self._release(segment)
 
     def finish(self) -> Release:
@@ -70,6 +81,10 @@ class StreamGuard:
             last = match.end()
         if last is not None:
             return last
+        if self._overdue():
+            # Waited long enough: release whole words now, keep the word still being written.
+            space = self.held.rfind(" ")
+            return space + 1 if space > 0 else None
         if len(self.held) >= self.max_hold:
             # No boundary in sight: cut at the last space so words stay whole.
             space = self.held.rfind(" ", 0, self.max_hold)

@@ -72,6 +72,46 @@ class AuditLog:
             yield from rows
             last = rows[-1].seq
 
+    def export(self) -> Iterator[dict[str, Any]]:
+        """Every record as a plain dict, oldest first (the JSONL of `warden audit export`)."""
+        for row in self.records():
+            yield {"seq": row.seq, "ts": _aware(row.ts).isoformat(), "kind": row.kind,
+                   "actor": row.actor, "payload": row.payload, "prev_hash": row.prev_hash,
+                   "hash": row.hash}
+
+    def purge(self, cutoff: datetime, actor: str) -> int:
+        """Delete records older than `cutoff` and append an anchor record.
+
+        The anchor holds the hash of the last deleted record, so the oldest surviving record
+        still links to something the chain itself protects: verify() starts from it.
+        """
+        with self._lock, self._db.session() as session:
+            last = session.scalars(
+                select(AuditRecord).where(AuditRecord.ts < cutoff)
+                .order_by(AuditRecord.seq.desc()).limit(1)).first()
+            if last is None:
+                return 0
+            through, anchor = last.seq, last.hash
+            count = session.query(AuditRecord).filter(AuditRecord.seq <= through).delete()
+            session.commit()
+        self.append("audit.purge", actor, {"purged_through_seq": through,
+                                           "anchor_hash": anchor, "count": count,
+                                           "cutoff": cutoff.isoformat()})
+        return count
+
+    def _start_hash(self, first_seq: int) -> str | None:
+        """The chain's starting hash: genesis, or the anchor of the purge that ended before
+        `first_seq`; None if records are missing with no purge to explain it."""
+        if first_seq == 1:
+            return GENESIS
+        with self._db.session() as session:
+            anchors = session.scalars(select(AuditRecord).where(
+                AuditRecord.kind == "audit.purge").order_by(AuditRecord.seq.desc()))
+            for row in anchors:
+                if row.payload.get("purged_through_seq") == first_seq - 1:
+                    return str(row.payload["anchor_hash"])
+        return None
+
     def verify(self) -> tuple[int, ChainProblem | None]:
         """(records checked, first problem or None)."""
         count = 0
@@ -83,12 +123,23 @@ class AuditLog:
                 yield ChainRecord(row.seq, _body(row.seq, row.ts, row.kind, row.actor,
                                                  row.payload), row.prev_hash, row.hash)
 
-        problem = verify(chain())
+        first = next(self.records(batch=1), None)
+        if first is None:
+            return 0, None
+        start = self._start_hash(first.seq)
+        if start is None:
+            return 0, ChainProblem(first.seq, f"records 1..{first.seq - 1} are missing and no "
+                                              "purge anchor accounts for them")
+        problem = verify(chain(), start_hash=start)
         return count, problem
+
+
+def _aware(ts: datetime) -> datetime:
+    # SQLite hands datetimes back naive; they were stored as UTC.
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
 
 def _body(seq: int, ts: datetime, kind: str, actor: str, payload: dict[str, Any]
           ) -> dict[str, Any]:
-    if ts.tzinfo is None:  # SQLite hands datetimes back naive; they were stored as UTC
-        ts = ts.replace(tzinfo=UTC)
-    return {"seq": seq, "ts": ts.isoformat(), "kind": kind, "actor": actor, "payload": payload}
+    return {"seq": seq, "ts": _aware(ts).isoformat(), "kind": kind, "actor": actor,
+            "payload": payload}
