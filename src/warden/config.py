@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from warden.retrieval.config import RetrievalConfig
 from warden.safety.detectors.crisis import CrisisResponse
 
 ENV_PREFIX = "WARDEN_"
@@ -141,6 +142,7 @@ class WardenConfig(_Strict):
     store: StoreConfig = StoreConfig()
     auth: AuthConfig = AuthConfig()
     safety: SafetyConfig = SafetyConfig()
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     models: list[ModelConfig] = Field(default_factory=lambda: [ModelConfig()], min_length=1)
     tiers: dict[str, TierConfig] = Field(default_factory=_default_tiers, min_length=1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from warden.cli import audit, config_cmd, keys, serve
+from warden.cli import audit, backup, config_cmd, index, keys, search, serve
 
 app = typer.Typer(
     name="warden",
@@ -18,6 +18,9 @@ app.command("serve")(serve.serve)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
+app.add_typer(index.app, name="index")
+app.command("search")(search.search)
+app.add_typer(backup.app, name="backup")
 
 if __name__ == "__main__":
     app()
