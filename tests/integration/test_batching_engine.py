@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -100,7 +101,7 @@ def test_32_concurrent_requests_all_finish_with_exact_accounting(runner: EngineR
         generate(runner.engine, PROMPTS[i % 8], max_tokens=16 + i % 5, rid=f"c{i}",
                  tenant=f"t{i}") for i in range(32)])
     assert len(results) == 32
-    for i, (text, fin) in enumerate(results):
+    for i, (_text, fin) in enumerate(results):
         assert fin.finish_reason in ("stop", "length")
         assert fin.usage.completion_tokens <= 16 + i % 5
         if fin.finish_reason == "length":
@@ -149,7 +150,7 @@ def test_past_l_switch_memory_stays_flat_and_generation_stays_coherent() -> None
         numbers = [int(n) for n in re.findall(r"\d+", text)]
         # Still counting upwards long after the first eviction (at token ~38).
         assert numbers[-1] > 60
-        assert sum(b > a for a, b in zip(numbers, numbers[1:], strict=False)) \
+        assert sum(b > a for a, b in itertools.pairwise(numbers)) \
             >= 0.9 * (len(numbers) - 1)
         meta = runner.engine.metadata()
         assert meta["l_switch"] == 64
