@@ -396,6 +396,7 @@ def main() -> None:
     if "ingest" not in skip and "ingest" not in results:
         wait_until_quiet(args.quiet_wait, log=log)
         results["ingest"] = bench_ingest(args.ingest_docs)
+        save()
     results["verdicts"] = verdicts(results, config.vector.engine)
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     if not args.no_write:

@@ -60,6 +60,16 @@ class Embedder:
         return self.embed([text])[0]
 
 
+_load_lock = threading.Lock()
+
+
 @lru_cache(maxsize=1)
-def get_embedder() -> Embedder:
+def _load() -> Embedder:
     return Embedder()
+
+
+def get_embedder() -> Embedder:
+    """The process-wide model. lru_cache alone lets two first callers load it twice at once
+    (seconds of CPU and twice the memory), so the first load is serialized."""
+    with _load_lock:
+        return _load()

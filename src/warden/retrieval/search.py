@@ -7,6 +7,7 @@ from `as_of` (the version active at that time), or is named explicitly.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 import unicodedata
 from collections.abc import Callable
@@ -74,11 +75,14 @@ class Searcher:
         self.indexes = indexes or IndexManager(self.chunks, self.versions, config)
         self._embedder = embedder
         self._embedder_factory = embedder_factory
+        self._embedder_lock = threading.Lock()
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:  # loading torch takes seconds: only when a query needs it
-            self._embedder = self._embedder_factory()
+            with self._embedder_lock:  # two first queries must not load it twice
+                if self._embedder is None:
+                    self._embedder = self._embedder_factory()
         return self._embedder
 
     def resolve(self, corpus: str, *, as_of: datetime | None = None,
