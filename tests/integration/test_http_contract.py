@@ -143,8 +143,11 @@ def test_prompt_longer_than_context_is_a_clear_400(warden) -> None:
 
 def test_metrics_are_exposed_with_bounded_labels(warden) -> None:
     with warden.server.client(warden.user_key) as http:
+        # Enough tokens for several released deltas: the output guard may release a short
+        # answer as one checked segment, and inter-token latency needs at least two.
         http.post("/v1/completions", json={"model": MODEL, "prompt": "secret-prompt-text",
-                                           "max_tokens": 2})
+                                           "max_tokens": 48, "temperature": 0,
+                                           "stop": None})
         text = http.get("/metrics").text
     for name in ("warden_requests_total", "warden_request_duration_seconds_bucket",
                  "warden_time_to_first_token_seconds_bucket",

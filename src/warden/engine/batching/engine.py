@@ -1,7 +1,7 @@
 """The in-process llama.cpp engine: the Engine protocol over the continuous-batching scheduler.
 
 The event loop never blocks on llama.cpp: the scheduler thread owns the model and context
-and hands each token's text to the loop through call_soon_threadsafe.
+and hands each step's events to the loop in one call_soon_threadsafe (see mailbox.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from warden.engine.base import (
     StreamEvent,
 )
 from warden.engine.batching.forbidden import ForbiddenPhrases
+from warden.engine.batching.mailbox import Mailboxes
 from warden.engine.batching.native import NativeContext, Sampler, token_piece
 from warden.engine.batching.prompts import ChatTemplate
 from warden.engine.batching.scheduler import Scheduler, SchedulerLimits
@@ -46,6 +47,8 @@ class LlamaCppEngine:
         self._n_layer = 0
         self._forbidden_tables: dict[tuple[str, ...], ForbiddenPhrases] = {}
         self._constraint_factory: Any = None
+        self._pieces: list[bytes] = []
+        self._mailboxes = Mailboxes()
 
     # lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -67,6 +70,9 @@ class LlamaCppEngine:
         self._ctx = NativeContext(self._model, n_ctx_per_seq=cfg.n_ctx, n_seq=cfg.max_batch,
                                   n_batch=cfg.n_batch, n_threads=threads)
         self._template = ChatTemplate.from_model(self._model)
+        # Every token's bytes, once: the scheduler then makes no llama.cpp call (and no GIL
+        # hand-off) per generated token to turn it into text.
+        self._pieces = [token_piece(self._model, t) for t in range(self._model.n_vocab())]
         eog = {t for t in range(self._model.n_vocab())
                if llama_cpp.llama_vocab_is_eog(self._model.vocab, t)}
         limits = SchedulerLimits(
@@ -74,8 +80,8 @@ class LlamaCppEngine:
             l_switch=min(cfg.l_switch or self._ctx.n_ctx_per_seq, self._ctx.n_ctx_per_seq),
             n_sink=cfg.n_sink, prefix_cache=cfg.prefix_cache)
         self._limits = limits
-        self._scheduler = Scheduler(self._ctx, limits, eog,
-                                    lambda token: token_piece(self._model, token))
+        self._scheduler = Scheduler(self._ctx, limits, eog, self._pieces.__getitem__,
+                                    after_step=self._mailboxes.flush)
         self._scheduler.start()
         self._n_layer = llama_cpp.llama_model_n_layer(self._model.model)
         n_head_kv = llama_cpp.llama_model_n_head_kv(self._model.model)
@@ -148,7 +154,7 @@ class LlamaCppEngine:
         constraint = None
         if request.json_schema is not None:  # compiled before anything else is allocated
             constraint = await self._schema_constraint(request.json_schema)
-        loop = asyncio.get_running_loop()
+        mailbox = self._mailboxes.for_loop(asyncio.get_running_loop())
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stops = tuple(sampling.stop) + (self._template.stops if request.messages else ())
         seed = sampling.seed if sampling.seed is not None else random.getrandbits(32)
@@ -159,7 +165,7 @@ class LlamaCppEngine:
                             top_p=sampling.top_p, seed=seed, n_vocab=self._model.n_vocab(),
                             logit_bias=dict(sampling.logit_bias) or None),
             assembler=TextAssembler(stops),
-            emit=lambda item: loop.call_soon_threadsafe(queue.put_nowait, item),
+            emit=lambda item: mailbox.post(queue, item),
         )
         if sampling.forbidden_phrases:
             seq.forbidden = self._forbidden(sampling.forbidden_phrases)
@@ -196,8 +202,7 @@ class LlamaCppEngine:
         key = tuple(sorted(set(phrases)))
         table = self._forbidden_tables.get(key)
         if table is None:
-            texts = [token_piece(self._model, t).decode("utf-8", errors="ignore")
-                     for t in range(self._model.n_vocab())]
+            texts = [piece.decode("utf-8", errors="ignore") for piece in self._pieces]
             table = self._forbidden_tables[key] = ForbiddenPhrases(key, texts)
         return table
 

@@ -32,17 +32,17 @@ class BatchEntry:
 
 class NativeContext:
     def __init__(self, model: LlamaModel, *, n_ctx_per_seq: int, n_seq: int, n_batch: int,
-                 n_threads: int) -> None:
+                 n_threads: int, kv_unified: bool = False, n_ubatch: int | None = None) -> None:
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx_per_seq * n_seq
         params.n_batch = n_batch
-        params.n_ubatch = n_batch
+        params.n_ubatch = n_ubatch or n_batch
         params.n_seq_max = n_seq
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
-        # One KV stream per sequence: a sequence's attention never spans another's cells, so
-        # its numbers do not depend on who else is in the batch.
-        params.kv_unified = False
+        # One KV stream per sequence (the default): a sequence's attention never spans
+        # another's cells, so its numbers do not depend on who else is in the batch.
+        params.kv_unified = kv_unified
         params.no_perf = True
         self._ctx = llama_cpp.llama_init_from_model(model.model, params)
         if not self._ctx:

@@ -55,8 +55,10 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 class Scheduler:
     def __init__(self, ctx: NativeContext, limits: SchedulerLimits, eog: set[int],
-                 piece: Callable[[int], bytes]) -> None:
+                 piece: Callable[[int], bytes],
+                 after_step: Callable[[], None] | None = None) -> None:
         self._ctx = ctx
+        self._after_step = after_step or (lambda: None)
         self._limits = limits
         self._eog = eog
         self._piece = piece
@@ -112,8 +114,11 @@ class Scheduler:
                 for seq in list(self._active.values()):
                     seq.emit(exc)
                     self._retire(seq, keep_cache=False)
+            finally:
+                self._after_step()  # deliver this step's events in one wake-up
         for seq in list(self._active.values()) + list(self._waiting):
             self._finish(seq, "cancelled")
+        self._after_step()
 
     def _admit(self) -> None:
         while self._waiting and len(self._active) < self._limits.max_batch:
