@@ -1,11 +1,18 @@
 """Safety benchmark: detector quality on the labelled sets and guard-pipeline latency.
 
-    .venv/bin/python benchmarks/safety.py [--iterations 300] [--quick]
+    .venv/bin/python benchmarks/safety.py [--iterations 300] [--skip-latency]
+        [--only injection] [--sweep]
 
 Quality: per category, precision / recall / FPR on tests/data/safety/*.jsonl. Every row is
 tagged "dev" (thresholds, patterns and anchors were tuned looking at these) or "test" (held
 out: looked at only to report). The headline figures are the test split's; dev and all-rows
-figures are reported beside them so overfitting shows as a gap.
+figures are reported beside them so overfitting shows as a gap. A category may also have a
+separate tuning set, tests/data/safety/dev/<category>.jsonl, reported as split "tune".
+
+`--sweep` prints the injection embedding thresholds (margin x min_similarity) on the tuning
+rows only (the tune file plus the eval file's dev rows): the grid the defaults were chosen
+from. `--skip-latency` and `--only` keep the other sections of the previous
+safety-latest.json, listed under "carried_over".
 
 PII is scored per entity: a gold entity counts as found when a finding overlaps it, and a
 finding is a false positive when it overlaps no gold entity (so every finding on a negative
@@ -32,6 +39,7 @@ from common import (
     CpuMonitor,
     machine_info,
     percentile,
+    utc_now,
     wait_until_quiet,
     write_results,
 )
@@ -44,6 +52,7 @@ from warden.safety.findings import Policy, Redactor
 from warden.safety.pipeline import GuardPipeline
 
 DATA = REPO_ROOT / "tests" / "data" / "safety"
+TUNE = DATA / "dev"
 TARGETS = {
     "pii": "recall >= 0.95 and precision >= 0.90",
     "crisis": "recall >= 0.95 with FPR <= 0.05 on hard negatives",
@@ -53,8 +62,11 @@ TARGETS = {
 }
 
 
-def load(category: str) -> list[dict[str, Any]]:
-    with (DATA / f"{category}.jsonl").open(encoding="utf-8") as f:
+def load(category: str, directory: Path = DATA) -> list[dict[str, Any]]:
+    path = directory / f"{category}.jsonl"
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
@@ -136,12 +148,44 @@ def pii_scores(detector: PiiDetector, rows: list[dict[str, Any]]) -> dict[str, A
     }
 
 
-def split_rows(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    return {"test": [r for r in rows if r["split"] == "test"],
-            "dev": [r for r in rows if r["split"] == "dev"], "all": rows}
+def split_rows(rows: list[dict[str, Any]], tune: list[dict[str, Any]]
+               ) -> dict[str, list[dict[str, Any]]]:
+    out = {"test": [r for r in rows if r["split"] == "test"],
+           "dev": [r for r in rows if r["split"] == "dev"], "all": rows}
+    if tune:
+        out["tune"] = tune
+    return out
 
 
-def quality() -> dict[str, Any]:
+def sweep_injection() -> dict[str, Any]:
+    """TPR/FPR of the injection detector over a grid of embedding thresholds, on tuning rows
+    only. Each row's heuristics and sentence matches are computed once."""
+    rows = load("injection", TUNE) + [r for r in load("injection") if r["split"] == "dev"]
+    detector = InjectionDetector()
+    prepared = []
+    for row in rows:
+        # A flat threshold of 9 (unreachable) leaves only the heuristics and the windows.
+        probe = InjectionDetector(margin=9.0, min_similarity=9.0, index=detector.index)
+        heuristic = bool(probe.scan(row["text"]))
+        windows = [] if heuristic else probe.windows(row["text"])
+        prepared.append((row["label"], heuristic,
+                         detector.index.match([w.text for w in windows])))
+    positives = sum(label for label, _, _ in prepared)
+    grid = []
+    for margin in (0.05, 0.07, 0.09, 0.10, 0.11, 0.13, 0.15):
+        for min_similarity in (0.35, 0.40, 0.45, 0.50, 0.55):
+            flags = [(label, h or any(m.score >= margin and m.positive >= min_similarity
+                                      for m in matches)) for label, h, matches in prepared]
+            tp = sum(1 for label, f in flags if f and label)
+            fp = sum(1 for label, f in flags if f and not label)
+            grid.append({"margin": margin, "min_similarity": min_similarity,
+                         "tpr": rate(tp, positives), "fpr": rate(fp, len(rows) - positives)})
+    return {"rows": len(rows), "positives": positives, "grid": grid,
+            "chosen": {"margin": detector.similarity.margin,
+                       "min_similarity": detector.similarity.min_similarity}}
+
+
+def quality(only: set[str] | None = None) -> dict[str, Any]:
     variants: dict[str, dict[str, Any]] = {
         "pii": {"ner_on": PiiDetector(ner=True), "ner_off": PiiDetector(ner=False)},
         "toxicity": {"targeted": ToxicityDetector(mode="targeted"),
@@ -153,7 +197,9 @@ def quality() -> dict[str, Any]:
     }
     out: dict[str, Any] = {}
     for category, detectors in variants.items():
-        splits = split_rows(load(category))
+        if only and category not in only:
+            continue
+        splits = split_rows(load(category), load(category, TUNE))
         out[category] = {"target": TARGETS[category], "variants": {}}
         for name, detector in detectors.items():
             score = pii_scores if category == "pii" else binary_scores
@@ -258,32 +304,72 @@ def table(results: dict[str, Any]) -> str:
              "|---|---|---|---|---|---|"]
     for category, block in results["quality"].items():
         for variant, splits in block["variants"].items():
-            for split in ("test", "dev"):
+            for split in ("test", "dev", "tune"):
+                if split not in splits:
+                    continue
                 s = splits[split]
                 fpr = s.get("fpr", s.get("fpr_rows"))
                 lines.append(f"| {category} | {variant} | {split} | {s['precision']} | "
                              f"{s['recall']} | {fpr} |")
     lat = results.get("latency", {})
+    stale = " (carried over, not measured by this run)" if "latency" in results.get(
+        "carried_over", {}).get("sections", ()) else ""
     for name in ("ner_off", "ner_on", "ner_off_embedding_path"):
         if name in lat:
             lines.append(f"\nlatency {name}: p50 {lat[name]['p50_ms']} ms, "
-                         f"p95 {lat[name]['p95_ms']} ms")
+                         f"p95 {lat[name]['p95_ms']} ms{stale}")
     return "\n".join(lines)
+
+
+def carry_over(results: dict[str, Any]) -> None:
+    """Sections this run skipped, copied from the previous safety-latest.json, each named
+    with the run that measured it (`carried_over.sections`: section -> written_at)."""
+    previous_path = REPO_ROOT / "benchmarks" / "results" / "safety-latest.json"
+    if not previous_path.exists():
+        return
+    previous = json.loads(previous_path.read_text(encoding="utf-8"))
+    before = previous.get("carried_over", {}).get("sections", {})
+    before = before if isinstance(before, dict) else dict.fromkeys(before, "an earlier run")
+    origin = previous.get("written_at", "an earlier run (see the stamped safety-*.json)")
+    carried: dict[str, str] = {}
+    for category, block in previous.get("quality", {}).items():
+        if category not in results["quality"]:
+            results["quality"][category] = block
+            section = f"quality.{category}"
+            carried[section] = before.get(section, origin)
+    if "latency" not in results and "latency" in previous:
+        results["latency"] = previous["latency"]
+        carried["latency"] = before.get("latency", origin)
+    if carried:
+        results["carried_over"] = {"sections": carried}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--iterations", type=int, default=300)
-    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true",
+                        help="quality only; keep the previous latency figures")
+    parser.add_argument("--only", action="append", choices=list(TARGETS)[:4],
+                        help="run only this category (repeatable); keep the others' figures")
+    parser.add_argument("--sweep", action="store_true",
+                        help="also print the injection threshold grid on the tuning rows")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {
-        "benchmark": "safety", "machine": machine_info(), "targets": TARGETS,
-        "method": {"splits": "rows tagged dev were used for tuning; test rows are held out "
-                             "and are the headline figures", "data": str(DATA.relative_to(
+        "benchmark": "safety", "written_at": utc_now().isoformat(timespec="seconds"),
+        "machine": machine_info(), "targets": TARGETS,
+        "method": {"splits": "rows tagged dev (and tests/data/safety/dev/, split 'tune') were "
+                             "used for tuning; test rows are held out and are the headline "
+                             "figures", "data": str(DATA.relative_to(
                                  REPO_ROOT))}}
-    results["quality"] = quality()
+    results["quality"] = quality(set(args.only) if args.only else None)
+    if args.sweep:
+        results["injection_threshold_sweep"] = sweep_injection()
+        for point in results["injection_threshold_sweep"]["grid"]:
+            print(f"margin {point['margin']:.2f} min_similarity {point['min_similarity']:.2f}: "
+                  f"TPR {point['tpr']} FPR {point['fpr']}")
     if not args.skip_latency:
         results["latency"] = latency(args.iterations)
+    carry_over(results)
     stamped, latest = write_results("safety", results)
     print(table(results))
     print(f"\nwrote {Path(stamped).relative_to(REPO_ROOT)} and {latest.name}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,8 @@ class RequestGuard:
         self._metrics = metrics
         self._base = pipeline
         self._pipelines: dict[str, GuardPipeline] = {}
+        # The kill-switch triggers' signal sink (set by the app): observe(signal, bad).
+        self.observe: Callable[[str, bool], None] | None = None
 
     def warm_up(self) -> None:
         """Load every detector model before the first request (seconds, once)."""
@@ -81,6 +84,8 @@ class RequestGuard:
             [dict(m) for m in request.messages or ()]
         check = await asyncio.to_thread(pipeline.check_input, content, redactor)
         verdict = check.verdict
+        if self.observe is not None:
+            self.observe("safety_block_rate", verdict.action == "block")
         if verdict.action == "allow":
             return GuardedInput(request, verdict, redactor)
         await self.record("input", verdict, principal, request.request_id)
@@ -115,7 +120,7 @@ class RequestGuard:
         hold_ms = self.config.safety.stream_hold_ms
         return StreamGuard(check=lambda text: pipeline.check_output(text, redactor),
                            redact=redact, max_hold=self.config.safety.stream_hold_chars,
-                           max_hold_s=hold_ms / 1000 if hold_ms else None)
+                           max_hold_s=hold_ms / 1000 if hold_ms else None, known=redactor)
 
     async def record(self, stage: str, verdict: Verdict, principal: Principal,
                      request_id: str) -> None:

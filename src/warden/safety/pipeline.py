@@ -178,6 +178,14 @@ class GuardPipeline:
             if redacted_parts != parts:
                 copy["content"] = _with_texts(message.get("content"), redacted_parts)
             redacted_messages.append(copy)
+        if redactor.mapping:
+            # A value mapped in a later message may also stand, undetected, in an earlier
+            # one (a name NER only recognised the second time): mask it everywhere.
+            for copy in redacted_messages:
+                parts = _text_parts(copy.get("content"))
+                masked = [redactor.mask_known(text)[0] for text in parts]
+                if masked != parts:
+                    copy["content"] = _with_texts(copy.get("content"), masked)
         verdict = decide(all_findings, self.policy)
         return InputCheck(verdict=verdict, messages=redacted_messages,
                           findings_by_message=by_message)

@@ -6,6 +6,10 @@ what was already released (so a phrase split across the boundary is still seen) 
 released, redacted, or the stream is stopped. Nothing that was not checked is ever released,
 so a stream that is cut for `content_filter` has leaked nothing.
 
+Values the request's Redactor has already mapped to placeholders are masked in every
+released segment, even where no detector fires on the repeat, and a segment's tail that
+could be the start of such a value is held back until the next text shows whether it is.
+
 Pure logic: the checker is any callable from text to Verdict.
 """
 
@@ -16,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from warden.safety.findings import Finding, Verdict
+from warden.safety.findings import Finding, Redactor, Verdict
 
 _BOUNDARY = re.compile(r"[.!?;:](?=\s)|\n")
 
@@ -33,7 +37,8 @@ class Release:
 @dataclass
 class StreamGuard:
     """`check(text)` judges a window; `redact(text, findings)` masks the listed spans (the
-    request's Redactor, so placeholders match the ones used on the input)."""
+    request's Redactor, so placeholders match the ones used on the input). `known`, the same
+    Redactor, masks later repeats of values it already mapped."""
 
     check: Callable[[str], Verdict]
     redact: Callable[[str, list[Finding]], str]
@@ -46,6 +51,7 @@ class StreamGuard:
     held: str = ""
     blocked: bool = False
     interventions: list[Verdict] = field(default_factory=list)
+    known: Redactor | None = None
 
     def _overdue(self) -> bool:
         return (self.max_hold_s is not None and self.held_since is not None
@@ -65,6 +71,11 @@ class StreamGuard:
         cut = self._cut_point()
         if cut is None:
             return Release()
+        if self.known is not None:
+            # "... Marcus " | "Delgado ...": keep a possible start of a mapped value back.
+            cut -= self.known.pending_prefix(self.held[:cut], self.held[cut:])
+            if cut <= 0:
+                return Release()
         segment, self.held = self.held[:cut], self.held[cut:]
         self.held_since = self.clock() if self.held else None
         return self._release(segment)
@@ -109,5 +120,8 @@ class StreamGuard:
             if local:
                 self.interventions.append(verdict)
                 segment = self.redact(segment, local)
+        if self.known is not None:
+            # Not a new intervention: the value was recorded when it was first mapped.
+            segment = self.known.mask_known(segment)[0]
         self.released += segment
         return Release(text=segment, verdict=verdict)

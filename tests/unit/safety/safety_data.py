@@ -15,6 +15,12 @@ def labelled(category: str, split: str | None = None) -> list[dict[str, Any]]:
     return [r for r in rows if split is None or r["split"] == split]
 
 
+def labelled_tune(category: str) -> list[dict[str, Any]]:
+    """The separate tuning set tests/data/safety/dev/<category>.jsonl (split "tune")."""
+    with (DATA / "dev" / f"{category}.jsonl").open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def rates(flags: list[bool], labels: list[int]) -> tuple[float, float]:
     """(recall, false-positive rate) of boolean predictions against 0/1 labels."""
     tp = sum(f and y for f, y in zip(flags, labels, strict=True))

@@ -82,3 +82,78 @@ def test_output_reuses_the_request_placeholders() -> None:
     verdict = pipeline.check_output(f"Sure, I will write to {EMAIL} and +44 20 7946 0321.",
                                     redactor)
     assert verdict.redacted_text == "Sure, I will write to <EMAIL_1> and <PHONE_NUMBER_1>."
+
+
+# Later repeats of mapped values ---------------------------------------------------------
+NAME = "Marcus Delgado"
+
+
+def test_a_mapped_value_is_masked_where_no_detector_fired() -> None:
+    redactor = Redactor()
+    first = f"Please draft a letter to {NAME} about the refund."
+    start = first.index(NAME)
+    out1, _ = redactor.redact(first, [pii(start, start + len(NAME), "PERSON")])
+    # The second text has no finding at all (NER did not fire on the bare name).
+    out2, used = redactor.redact(f"Also cc {NAME}; {NAME.upper()} asked twice.", [])
+    assert out1 == "Please draft a letter to <PERSON_1> about the refund."
+    assert out2 == "Also cc <PERSON_1>; <PERSON_1> asked twice."
+    assert used == {"<PERSON_1>": NAME}
+
+
+def test_a_value_found_late_in_a_text_masks_its_earlier_occurrence() -> None:
+    text = f"{NAME} called. Later, Mr. {NAME} wrote again."
+    start = text.rindex(NAME)
+    redacted, _ = Redactor().redact(text, [pii(start, start + len(NAME), "PERSON")])
+    assert redacted == "<PERSON_1> called. Later, Mr. <PERSON_1> wrote again."
+
+
+def test_known_values_match_whole_words_and_any_whitespace() -> None:
+    redactor = Redactor()
+    redactor.placeholder("PERSON", "Ann Lee")
+    assert redactor.mask_known("Annual report by Ann  Lee, and Ann\nLee.")[0] == \
+        "Annual report by <PERSON_1>, and <PERSON_1>."
+    assert redactor.mask_known("Ann Leeds is someone else.")[0] == "Ann Leeds is someone else."
+
+
+def test_longer_value_wins_over_a_value_it_contains() -> None:
+    redactor = Redactor()
+    redactor.placeholder("PERSON", "Marcus")
+    redactor.placeholder("PERSON", NAME)
+    assert redactor.mask_known(f"{NAME} and Marcus")[0] == "<PERSON_2> and <PERSON_1>"
+
+
+def test_pending_prefix_holds_a_possible_start_of_a_mapped_value() -> None:
+    redactor = Redactor()
+    redactor.placeholder("PERSON", NAME)
+    assert redactor.pending_prefix("Hello Marcus ") == len("Marcus ")
+    assert redactor.pending_prefix("Hello Marcus ", "Del") == len("Marcus ")
+    assert redactor.pending_prefix("Hello Marcus ", "Smith") == 0
+    assert redactor.pending_prefix("Hello there ") == 0
+
+
+def test_pipeline_masks_a_repeat_in_another_message_even_an_earlier_one() -> None:
+    """Real NER finds "Akosua Mensah" only in the sentence that gives it context; the bare
+    name in the earlier and later messages is masked because the request mapped it."""
+    pipeline = GuardPipeline()
+    person = "Akosua Mensah"
+    assert pipeline.scan(f"{person} rocks.") == []  # the gap this guards against
+    messages = [
+        {"role": "user", "content": f"{person}"},
+        {"role": "user", "content": f"Write a short thank-you note to my colleague {person} "
+                                    "for covering my shift."},
+        {"role": "assistant", "content": [{"type": "text", "text": f"{person} rocks."}]},
+    ]
+    result = pipeline.check_input(messages)
+    assert result.verdict.action == "redact"
+    assert result.messages is not None
+    assert result.messages[0]["content"] == "<PERSON_1>"
+    assert result.messages[1]["content"] == ("Write a short thank-you note to my colleague "
+                                             "<PERSON_1> for covering my shift.")
+    assert result.messages[2]["content"][0]["text"] == "<PERSON_1> rocks."
+
+
+def test_case_variants_of_a_value_share_one_placeholder() -> None:
+    redactor = Redactor()
+    text = f"{EMAIL} and {EMAIL.upper()}"
+    redacted, _ = redactor.redact(text, PiiPatternDetector().scan(text))
+    assert redacted == "<EMAIL_1> and <EMAIL_1>"

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, Field
 
-from warden.safety.detectors.similarity import PhraseIndex, phrase_index
+from warden.safety.detectors.similarity import PhraseIndex, SimilarityCheck, Window
 from warden.safety.findings import Category, Finding
 
 PATTERN_DETECTOR = "crisis.patterns"
@@ -131,24 +131,20 @@ class CrisisDetector:
     def __init__(self, semantic: bool = True, margin: float = 0.12, min_similarity: float = 0.5,
                  index: PhraseIndex | None = None) -> None:
         self.semantic = semantic
-        self.margin = margin
-        self.min_similarity = min_similarity
-        self._index = index
+        self.similarity = SimilarityCheck(ANCHORS, margin, min_similarity, index)
 
     def load(self) -> None:
         if self.semantic:
-            self.index.load()
+            self.similarity.load()
 
     @property
     def index(self) -> PhraseIndex:
-        if self._index is None:
-            self._index = phrase_index(ANCHORS)
-        return self._index
+        return self.similarity.index
 
     def scan(self, text: str) -> list[Finding]:
         whole = normalize(text)
         findings: list[Finding] = []
-        candidates: list[tuple[int, int, str]] = []
+        candidates: list[Window] = []
         for m in _SENTENCE.finditer(text):
             sentence = normalize(m.group())
             if not sentence.strip():
@@ -157,14 +153,11 @@ class CrisisDetector:
                 findings.append(Finding("crisis", m.start(), m.end(), 0.95, PATTERN_DETECTOR,
                                         "SELF_HARM_INTENT"))
             elif re.search(_FIRST, sentence) and _CRISIS_WORDS.search(sentence):
-                candidates.append((m.start(), m.end(), m.group().strip()))
+                candidates.append(Window(m.start(), m.end(), m.group().strip()))
         if self.semantic and candidates and not findings:
-            for (start, end, _), match in zip(candidates,
-                                              self.index.match([c[2] for c in candidates]),
-                                              strict=True):
-                if match.score >= self.margin and match.positive >= self.min_similarity:
-                    findings.append(Finding("crisis", start, end, round(match.positive, 4),
-                                            SEMANTIC_DETECTOR, "SELF_HARM_INTENT"))
+            findings.extend(Finding("crisis", w.start, w.end, round(match.positive, 4),
+                                    SEMANTIC_DETECTOR, "SELF_HARM_INTENT")
+                            for w, match in self.similarity.flag(candidates))
         return findings
 
 
