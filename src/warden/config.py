@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from warden.retrieval.config import RetrievalConfig
 from warden.safety.detectors.crisis import CrisisResponse
+from warden.safety.switch_config import SwitchesConfig
+from warden.safety.tools.config import ToolConfig, check_tools
 
 ENV_PREFIX = "WARDEN_"
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
@@ -143,8 +145,11 @@ class WardenConfig(_Strict):
     auth: AuthConfig = AuthConfig()
     safety: SafetyConfig = SafetyConfig()
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    switches: SwitchesConfig = Field(default_factory=SwitchesConfig)
     models: list[ModelConfig] = Field(default_factory=lambda: [ModelConfig()], min_length=1)
     tiers: dict[str, TierConfig] = Field(default_factory=_default_tiers, min_length=1)
+    tools: list[ToolConfig] = Field(default_factory=list, description="Tools a model may "
+                                    "call and Warden may run (docs/tools.md).")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> WardenConfig:
@@ -157,6 +162,9 @@ class WardenConfig(_Strict):
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
             raise ValueError(f"models: names must be unique, repeated: {sorted(duplicates)}")
+        tool_problems = check_tools(self.tools, self.tiers)
+        if tool_problems:
+            raise ValueError("; ".join(tool_problems))
         return self
 
     def model_by_name(self, name: str) -> ModelConfig | None:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
-import psycopg
 import pytest
 
-from tests.conftest import require_service
+from tests.support.postgres import throwaway_databases
 from tests.support.warden_server import MODEL, WardenServer
 from warden.store.audit import AuditLog
 from warden.store.db import open_database
@@ -19,25 +16,10 @@ from warden.store.keys import KeyStore
 
 pytestmark = pytest.mark.integration
 
-ADMIN_URL = os.environ.get("WARDEN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError:
-        admin = None
-    require_service(admin is not None, f"PostgreSQL at {ADMIN_URL}")
-    assert admin is not None
-    name = f"warden_test_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    base = ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with throwaway_databases() as urls:
+        yield urls[0]
 
 
 def test_migrations_keys_and_audit_on_postgres(pg_url: str) -> None:

@@ -3,19 +3,16 @@ queries, concurrent ingests, and a backup restored onto a fresh database."""
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from tests.conftest import require_service
 from tests.integration.test_retrieval_cli import DATA, QUERIES
+from tests.support.postgres import throwaway_databases
 from warden.config import canonical_json, config_hash, load_config
 from warden.retrieval.backup import create_backup
 from warden.retrieval.config import RetrievalConfig
@@ -27,36 +24,10 @@ from warden.store.db import Database, open_database
 
 pytestmark = pytest.mark.integration
 
-ADMIN_URL = os.environ.get("WARDEN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
 @pytest.fixture(scope="module")
-def pg_admin() -> Iterator[psycopg.Connection]:
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError:
-        admin = None
-    require_service(admin is not None, f"PostgreSQL at {ADMIN_URL}")
-    assert admin is not None
-    yield admin
-    admin.close()
-
-
-def _throwaway(admin: psycopg.Connection) -> str:
-    name = f"warden_test_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    return name
-
-
-@pytest.fixture(scope="module")
-def pg_urls(pg_admin: psycopg.Connection) -> Iterator[tuple[str, str]]:
-    names = [_throwaway(pg_admin), _throwaway(pg_admin)]
-    base = ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{names[0]}", f"{base}/{names[1]}"
-    finally:
-        for name in names:
-            pg_admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def pg_urls() -> Iterator[tuple[str, str]]:
+    with throwaway_databases(2) as urls:
+        yield urls[0], urls[1]
 
 
 @pytest.fixture(scope="module")

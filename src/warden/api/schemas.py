@@ -1,7 +1,7 @@
 """Request bodies. Unknown fields are rejected by name, so a typo never silently does nothing.
 
-The OpenAI fields we accept but cannot honour (n > 1, logprobs, echo, tools before the tools
-issue lands) are rejected with a message that names them, rather than ignored.
+The OpenAI fields we accept but cannot honour (n > 1, logprobs, echo) are rejected with a
+message that names them, rather than ignored.
 """
 
 from __future__ import annotations
@@ -9,6 +9,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from warden.api.rag import RetrievalOptions
+from warden.api.tool_schemas import MAX_TOOLS, ToolCallIn, ToolChoice, ToolDef
+from warden.safety.tools.prompt import render_turns
 
 MAX_STOP_SEQUENCES = 4
 MAX_MESSAGES = 512
@@ -25,11 +29,27 @@ class TextPart(_Body):
 
 
 class ChatMessage(_Body):
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
     name: str | None = Field(None, max_length=64)
+    tool_calls: list[ToolCallIn] | None = Field(None, max_length=16)
+    tool_call_id: str | None = Field(None, min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def _tool_fields(self) -> ChatMessage:
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("tool_calls is only allowed on assistant messages")
+        if (self.role == "tool") != (self.tool_call_id is not None):
+            raise ValueError("a 'tool' message needs tool_call_id (the id of the call it "
+                             "answers), and only tool messages may have one")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError("content is required (only an assistant message with "
+                             "tool_calls may omit it)")
+        return self
 
     def text(self) -> str:
+        if self.content is None:
+            return ""
         if isinstance(self.content, str):
             return self.content
         return "".join(part.text for part in self.content)
@@ -139,6 +159,19 @@ class ChatCompletionRequest(_SamplingFields):
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
     logprobs: Literal[False] | None = None
     response_format: ResponseFormat | None = None
+    retrieval: RetrievalOptions | None = Field(None, description="Warden extension (openai "
+                                               "client: extra_body): answer from an index.")
+    tools: list[ToolDef] | None = Field(None, max_length=MAX_TOOLS, description="Registry "
+                                        "tools the model may call (GET /v1/tools).")
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = Field(None, description="Accepted; Warden returns at "
+                                             "most one call per reply.")
+
+    @model_validator(mode="after")
+    def _tool_choice_needs_tools(self) -> ChatCompletionRequest:
+        if self.tool_choice not in (None, "none") and not self.tools:
+            raise ValueError("tool_choice needs 'tools' listing the tools it may call")
+        return self
 
     def json_schema(self) -> dict[str, Any] | None:
         return self.response_format.schema() if self.response_format else None
@@ -182,6 +215,8 @@ class GenerateRequest(_Body):
     stop: str | list[str] | None = None
     stream: bool = False
     json_schema: dict[str, Any] | None = Field(None, description="Decode under this schema.")
+    retrieval: RetrievalOptions | None = Field(None, description="Answer from an index "
+                                               "version, with citations.")
 
     @field_validator("stop")
     @classmethod
@@ -200,7 +235,15 @@ class GenerateRequest(_Body):
 
 def messages_as_dicts(messages: list[ChatMessage]) -> tuple[dict[str, Any], ...]:
     # "developer" is OpenAI's newer name for the system role; templates know only "system".
-    return tuple(
-        {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-        for m in messages
-    )
+    plain: list[dict[str, Any]] = []
+    for m in messages:
+        item: dict[str, Any] = {"role": "system" if m.role == "developer" else m.role,
+                                "content": m.text()}
+        if m.tool_calls:
+            item["tool_calls"] = [{"id": c.id, "name": c.function.name,
+                                   "arguments": c.function.arguments} for c in m.tool_calls]
+        if m.tool_call_id is not None:
+            item["tool_call_id"] = m.tool_call_id
+        plain.append(item)
+    # Tool turns become plain {role, content} turns any chat template can render.
+    return render_turns(plain)

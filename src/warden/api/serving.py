@@ -34,12 +34,15 @@ from warden.ratelimit import (
     rate_limit_headers,
 )
 from warden.ratelimit.factory import Limiter
-from warden.safety.findings import Verdict
+from warden.safety.findings import Redactor, Verdict
 from warden.safety.streaming import StreamGuard
 from warden.store.keys import Principal
 from warden.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+# A request rewrite between the input guard and the engine (retrieval): (request, redactor).
+Prepare = Callable[[GenerationRequest, Redactor | None], Awaitable[GenerationRequest]]
 
 
 class GenerationTimeout(Exception):
@@ -234,8 +237,12 @@ class GenerationService:
                            code="max_tokens_exceeded", param="max_tokens")
         return requested
 
-    async def start(self, principal: Principal, request: GenerationRequest) -> Generation:
-        """Reserve quota, wait for the engine, and prime the stream; raise APIError if not."""
+    async def start(self, principal: Principal, request: GenerationRequest, *,
+                    prepare: Prepare | None = None) -> Generation:
+        """Reserve quota, wait for the engine, and prime the stream; raise APIError if not.
+
+        `prepare` (retrieval, api/rag.py) rewrites the request after the input guard and
+        before the engine: it sees the guarded text and the request's redactor."""
         arrived = time.monotonic()
         engine = self.engine_for(request.model)
         tier = self.tier(principal)
@@ -258,6 +265,17 @@ class GenerationService:
                                              prompt_tokens=prompt_tokens,
                                              text=guarded.escalation,
                                              incident_id=guarded.incident_id)
+        if prepare is not None:
+            try:
+                request = await prepare(request, guarded.redactor if guarded else None)
+                prompt_tokens = await engine.count_prompt_tokens(request)
+            except BaseException as exc:
+                # The reservation covered the prompt without context; usage is reconciled
+                # at the end, so the context's tokens are charged all the same.
+                self.spawn(self.limiter.reconcile(reservation, 0))
+                if isinstance(exc, EngineError):
+                    raise _engine_error(exc) from exc
+                raise
         admission = self.admissions[request.model]
         deadline = arrived + self.config.server.request_timeout_s
         self.metrics.queue_depth.labels(request.model).inc()

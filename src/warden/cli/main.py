@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from warden.cli import audit, backup, config_cmd, index, keys, search, serve
+from warden.cli import (
+    audit,
+    backup,
+    config_cmd,
+    drill,
+    incidents,
+    index,
+    keys,
+    redteam,
+    search,
+    serve,
+    switch,
+)
 
 app = typer.Typer(
     name="warden",
@@ -21,6 +33,10 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(index.app, name="index")
 app.command("search")(search.search)
 app.add_typer(backup.app, name="backup")
+app.command("switch")(switch.switch)
+app.add_typer(incidents.app, name="incidents")
+app.command("redteam")(redteam.redteam)
+app.add_typer(drill.app, name="drill")
 
 if __name__ == "__main__":
     app()

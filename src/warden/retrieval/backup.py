@@ -195,3 +195,13 @@ def list_backups(root: Path) -> list[dict[str, Any]]:
             out.append({"id": path.name, "created_at": None, "description": "(unreadable "
                         "manifest)", "files": {}})
     return out
+
+
+def _register_builtin_sections() -> None:
+    # Kill-switch state (owned by warden.safety) rides along in every backup.
+    from warden.safety import switch_backup
+
+    register_section(BackupSection("switches", switch_backup.dump, switch_backup.restore))
+
+
+_register_builtin_sections()

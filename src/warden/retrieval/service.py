@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from warden.retrieval.embedder import Embedder, default_embedder
 from warden.retrieval.filters import Filters
 from warden.retrieval.health import HealthReport, check_prefix_leakage
 from warden.retrieval.ingest import IngestReport, ProgressSink, ingest
-from warden.retrieval.search import Searcher, SearchResult
+from warden.retrieval.search import Hit, Searcher, SearchResult
 from warden.retrieval.versions import Flip, VersionInfo, VersionStore
 from warden.store.audit import AuditLog
 from warden.store.db import Database
@@ -82,10 +82,16 @@ class Retrieval:
     def retrieve(self, query: str, *, budget: int, count_tokens: CountTokens,
                  actor: str, request_id: str | None = None, corpus: str | None = None,
                  k: int | None = None, as_of: datetime | None = None,
-                 filters: Filters | None = None) -> tuple[SearchResult, Context]:
-        """Search, build the budgeted reader context, and audit the decision."""
+                 filters: Filters | None = None,
+                 screen: Callable[[Sequence[Hit]], Sequence[Hit]] | None = None
+                 ) -> tuple[SearchResult, Context]:
+        """Search, build the budgeted reader context, and audit the decision.
+
+        `screen` (the API's chunk guard) sees the hits before the context is built; it may
+        drop hits or return them with redacted text. The audit records what was retrieved."""
         result = self.search(query, corpus=corpus, k=k, as_of=as_of, filters=filters)
-        context = build_context(result.hits, budget, count_tokens,
+        hits = screen(result.hits) if screen is not None else result.hits
+        context = build_context(hits, budget, count_tokens,
                                 truncate_last=self.config.context.truncate_last)
         if self.audit is not None and self.config.audit_queries:
             record_retrieval(self.audit, actor, result, k=k, request_id=request_id)

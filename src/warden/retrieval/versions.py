@@ -7,7 +7,6 @@ reads only the pointer, so activate and rollback are a single-row update.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 import uuid
@@ -16,15 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from warden.retrieval.tables import RetrievalPointer, RetrievalPointerEvent, RetrievalVersion
 from warden.store.db import Database
+from warden.store.retry import WriteConflict, write_retrying
 
 BUILDING, READY, FAILED = "building", "ready", "failed"
-_ATTEMPTS = 40
 _PG_POINTER_LOCK = 0x57A2D5  # any constant: pointer flips queue on it across replicas
 T = TypeVar("T")
 
@@ -74,22 +72,11 @@ class Flip:
 
 
 def _retrying(db: Database, work: Callable[[Session], T]) -> T:
-    """Run work in its own transaction; retry when a concurrent writer won a race."""
-    for attempt in range(_ATTEMPTS):
-        with db.session() as session:
-            try:
-                if session.get_bind().dialect.name == "postgresql":
-                    session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                                    {"k": _PG_POINTER_LOCK})
-                result = work(session)
-                session.commit()
-                return result
-            except (IntegrityError, OperationalError) as exc:
-                session.rollback()
-                if isinstance(exc, OperationalError) and "locked" not in str(exc).lower():
-                    raise
-        time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
-    raise VersionError("could not write the version store after repeated write conflicts")
+    try:
+        return write_retrying(db, work, pg_lock=_PG_POINTER_LOCK)
+    except WriteConflict as exc:
+        raise VersionError("could not write the version store after repeated write "
+                           "conflicts") from exc
 
 
 def _flip(session: Session, corpus: str, version_id: int, action: str, actor: str) -> Flip:

@@ -27,6 +27,14 @@ class IncidentView:
     resolved_at: datetime | None
     events: tuple[dict[str, Any], ...] = ()
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, as the admin API and `warden incidents --json` show it."""
+        return {"id": self.id, "opened_at": self.opened_at.isoformat(), "kind": self.kind,
+                "severity": self.severity, "status": self.status, "summary": self.summary,
+                "request_id": self.request_id, "key_id": self.key_id,
+                "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
+                "events": list(self.events)}
+
 
 def _view(row: Incident, events: list[IncidentEvent] | None = None) -> IncidentView:
     return IncidentView(row.id, row.opened_at, row.kind, row.severity, row.status, row.summary,

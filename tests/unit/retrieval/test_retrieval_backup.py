@@ -23,6 +23,7 @@ from warden.retrieval.backup import (
 from warden.retrieval.config import RetrievalConfig
 from warden.retrieval.restore import restore_backup, verify_backup
 from warden.retrieval.service import Retrieval
+from warden.safety.switches import Switches
 from warden.store.db import Database, open_database
 from warden.store.keys import KeyStore
 
@@ -50,6 +51,10 @@ def populated(retrieval: Retrieval) -> tuple[Retrieval, str]:
     retrieval.rollback(None, "t")
     retrieval.ingest([DATA / "v1", DATA / "v2"], corpus="both")
     _, secret = KeyStore(retrieval.db).create("alice", "user", "default")
+    switches = Switches(retrieval.db)
+    switches.set("tool:web_search", False, "cli", "under review")
+    switches.set("retrieval", False, "trigger:poisoned-corpus", "7 quarantined chunks",
+                 incident_id="inc_0123456789ab")
     return retrieval, secret
 
 
@@ -68,7 +73,7 @@ def test_restore_onto_an_empty_store_reproduces_everything(
                                   include_index_files=index_files)
     assert verify_backup(directory).ok
     assert list_backups(directory.parent)[0]["description"] == "nightly"
-    assert manifest["sections"] == {"switches": "not available in this build"}
+    assert manifest["sections"] == {"switches": "included"}
 
     db, target = _empty_target(tmp_path)
     report = restore_backup(db, target.indexes, directory,
@@ -84,6 +89,13 @@ def test_restore_onto_an_empty_store_reproduces_everything(
     assert [(e.seq, e.version_id, e.action) for e in target.versions.history("default")] == \
         [(e.seq, e.version_id, e.action) for e in source.versions.history("default")]
     assert KeyStore(db).authenticate(secret).name == "alice"  # hashed keys came along
+    before, after = Switches(source.db), Switches(db)         # kill switches came along
+    assert [s.plain() for s in after.all()] == [s.plain() for s in before.all()]
+    assert not after.is_on("retrieval") and not after.is_on("tool:web_search")
+    assert after.state("retrieval").incident_id == "inc_0123456789ab"
+    assert after.history() == before.history()
+    after.set("tools", False, "cli", "a flip after the restore gets a fresh id")
+    assert after.history()[0]["id"] > before.history()[0]["id"]
     assert target.health().ok
 
 

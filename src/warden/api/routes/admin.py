@@ -77,12 +77,7 @@ async def verify_audit(state: AppState = Depends(app_state)) -> dict[str, Any]:
 
 
 def incident_view(incident: IncidentView) -> dict[str, Any]:
-    return {"id": incident.id, "opened_at": incident.opened_at.isoformat(),
-            "kind": incident.kind, "severity": incident.severity, "status": incident.status,
-            "summary": incident.summary, "request_id": incident.request_id,
-            "key_id": incident.key_id,
-            "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
-            "events": list(incident.events)}
+    return incident.as_dict()
 
 
 class ResolveIncident(BaseModel):

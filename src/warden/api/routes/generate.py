@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from warden.api import sse
+from warden.api import rag, sse
 from warden.api.auth import authenticate
 from warden.api.routes.common import (
     build_request,
@@ -48,19 +48,26 @@ async def generate(body: GenerateRequest, request: Request,
         request, state, principal, body, model=model, max_tokens=body.max_tokens,
         prompt=body.prompt, messages=messages_as_dicts(body.messages) if body.messages else None)
     rid = gen_request.request_id
-    generation = await state.service.start(principal, gen_request)
+    run = await rag.begin(state, principal, body.retrieval, gen_request)
+    generation = await state.service.start(principal, gen_request,
+                                           prepare=run.prepare if run else None)
+    cited = run.response_fields() if run else {}  # citations + retrieval, when asked for
     if body.stream:
-        return sse_response(generation, lambda g: _frames(g, rid, model))
+        return sse_response(generation, lambda g: _frames(g, rid, model, cited))
     text, finished = await collect_unless_disconnected(request, generation)
     return JSONResponse({
         "id": rid, "request_id": rid, "object": "generation", "model": model, "text": text,
         "finish_reason": finished.finish_reason, "usage": usage_dict(finished.usage),
         "long_context_fallback": bool(finished.extra.get("long_context_fallback")),
-        "timings": _timings(generation, finished.usage.completion_tokens),
+        "timings": _timings(generation, finished.usage.completion_tokens), **cited,
     }, headers=generation.rate_headers)
 
 
-async def _frames(generation: Generation, rid: str, model: str) -> AsyncIterator[bytes]:
+async def _frames(generation: Generation, rid: str, model: str,
+                  cited: dict[str, Any]) -> AsyncIterator[bytes]:
+    if cited:  # citations lead the stream: a client can show sources while text arrives
+        yield sse.event({"id": rid, "object": "generation.chunk", "model": model, "text": "",
+                         "finish_reason": None, **cited})
     async for event in deltas(generation):
         if isinstance(event, TextDelta):
             yield sse.event({"id": rid, "object": "generation.chunk", "model": model,

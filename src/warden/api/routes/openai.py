@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from warden.api import sse
+from warden.api import rag, sse
 from warden.api.auth import authenticate
 from warden.api.routes.common import (
     build_request,
@@ -23,7 +23,9 @@ from warden.api.routes.common import (
 from warden.api.schemas import ChatCompletionRequest, CompletionRequest, messages_as_dicts
 from warden.api.serving import Generation
 from warden.api.state import AppState, app_state
+from warden.api.tool_chat import ToolPlan
 from warden.engine.base import TextDelta
+from warden.safety.tools.service import Caller
 from warden.store.keys import Principal
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(authenticate)])
@@ -51,33 +53,55 @@ async def chat_completions(body: ChatCompletionRequest, request: Request,
                                 max_tokens=body.requested_max_tokens(),
                                 messages=messages_as_dicts(body.messages))
     rid = gen_request.request_id
-    generation = await state.service.start(principal, gen_request)
+    # Tools (docs/tools.md): offered tools checked against the registry and the key's tier;
+    # a required call is decoded under the tools' schemas.
+    plan = ToolPlan.from_body(body.tools, body.tool_choice, state.tools,
+                              Caller(principal.key_id, principal.tier, rid))
+    if plan is not None:
+        gen_request = plan.apply(gen_request)
+    run = await rag.begin(state, principal, body.retrieval, gen_request)
+    generation = await state.service.start(principal, gen_request,
+                                           prepare=run.prepare if run else None)
+    cited = run.response_fields() if run else {}  # into `warden`, when retrieval was asked
     chunk_id, created = _public_id("chatcmpl", rid), int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        if plan is not None and plan.may_call:
+            return sse_response(generation, lambda g: plan.frames(g, chunk_id, created,
+                                                                  body.model, include_usage))
         return sse_response(generation, lambda g: _chat_frames(g, chunk_id, created, body.model,
-                                                               include_usage))
+                                                               include_usage, cited=cited))
     text, finished = await collect_unless_disconnected(request, generation)
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    finish_reason, tool_ext = openai_finish_reason(finished.finish_reason), {}
+    if plan is not None:
+        reply = await plan.reply(text, finished)
+        message, finish_reason = reply.message, reply.finish_reason
+        tool_ext = {"tool_call_invalid": reply.tool_call_invalid}
     return JSONResponse({
         "id": chunk_id, "object": "chat.completion", "created": created, "model": body.model,
         "system_fingerprint": None,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text,
-                                             "refusal": None},
-                     "logprobs": None,
-                     "finish_reason": openai_finish_reason(finished.finish_reason)}],
+        "choices": [{"index": 0, "message": message, "logprobs": None,
+                     "finish_reason": finish_reason}],
         "usage": usage_dict(finished.usage),
-        "warden": warden_extension(finished),
+        "warden": {**warden_extension(finished), **cited, **tool_ext},
     }, headers=generation.rate_headers)
 
 
 async def _chat_frames(generation: Generation, chunk_id: str, created: int, model: str,
-                       include_usage: bool) -> AsyncIterator[bytes]:
+                       include_usage: bool, *, cited: dict[str, Any] | None = None
+                       ) -> AsyncIterator[bytes]:
     def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
         return sse.event(sse.chat_chunk(chunk_id=chunk_id, created=created, model=model,
                                         delta=delta, finish_reason=finish,
                                         include_usage_field=include_usage))
 
-    yield chunk({"role": "assistant", "content": ""}, None)
+    first = sse.chat_chunk(chunk_id=chunk_id, created=created, model=model,
+                           delta={"role": "assistant", "content": ""}, finish_reason=None,
+                           include_usage_field=include_usage)
+    if cited:  # retrieval citations ride on the first chunk's `warden` field
+        first["warden"] = cited
+    yield sse.event(first)
     async for event in deltas(generation):
         if isinstance(event, TextDelta):
             yield chunk({"content": event.text}, None)
