@@ -150,8 +150,25 @@ def run_warden(args: argparse.Namespace) -> dict[str, Any]:
                           "max_batch": args.max_batch}]}
     with WardenProcess(config) as warden:
         key = warden.create_key("bench")
-        return measure("warden", warden.base_url, warden.auth(key), levels=args.levels,
-                       max_tokens=args.max_tokens, rounds=args.rounds, pid=warden.pid)
+        result = measure("warden", warden.base_url, warden.auth(key), levels=args.levels,
+                         max_tokens=args.max_tokens, rounds=args.rounds, pid=warden.pid)
+        models = httpx.get(f"{warden.base_url}/v1/models", headers=warden.auth(key),
+                           timeout=30).json()["data"]
+        result["kv_memory"] = kv_memory(models[0]["meta"])
+        return result
+
+
+KV_TARGET_GB = 0.7  # the serving seed: KV memory per layer per 4k tokens
+
+
+def kv_memory(meta: dict[str, Any]) -> dict[str, Any]:
+    """The loaded model's KV cost as /v1/models reports it, next to the seed's target."""
+    per_layer = meta["kv_bytes_per_layer_per_4k_tokens"]
+    return {"n_layer": meta["n_layer"], "bytes_per_layer_per_4k_tokens": per_layer,
+            "gb_per_layer_per_4k_tokens": round(per_layer / 1e9, 6),
+            "gb_all_layers_per_4k_tokens": round(per_layer * meta["n_layer"] / 1e9, 4),
+            "target_gb_per_layer_per_4k_tokens": KV_TARGET_GB,
+            "met": per_layer / 1e9 <= KV_TARGET_GB}
 
 
 def run_llama_server(args: argparse.Namespace) -> dict[str, Any]:
@@ -226,6 +243,11 @@ def main() -> None:
     for name, t in targets.items():
         console.print(f"{name}: {t['value']} (target {t['target']}) -> "
                       f"{'met' if t['met'] else 'MISSED'}")
+    kv = w.get("kv_memory")
+    if kv:
+        console.print(f"KV memory: {kv['gb_per_layer_per_4k_tokens']} GB per layer per 4k tokens "
+                      f"({kv['gb_all_layers_per_4k_tokens']} GB for all {kv['n_layer']} layers; "
+                      f"target {KV_TARGET_GB} GB per layer)")
     payload = {"benchmark": "engine", "date": started.isoformat(timespec="seconds"),
                "finished": utc_now().isoformat(timespec="seconds"), "machine": machine_info(),
                "parameters": {"levels": args.levels, "max_tokens": args.max_tokens,
