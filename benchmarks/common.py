@@ -12,8 +12,6 @@ import math
 import os
 import platform
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -256,45 +254,8 @@ def write_results(name: str, payload: dict[str, Any], results_dir: Path = RESULT
     return stamped, latest
 
 
-# processes -------------------------------------------------------------------------------
-def free_port() -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Poll GET url until it answers 2xx; fail early if `proc` exits meanwhile."""
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    last = "no attempt"
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
-        try:
-            response = httpx.get(url, timeout=2.0)
-            if response.is_success:
-                return
-            last = f"status {response.status_code}"
-        except httpx.HTTPError as exc:
-            last = repr(exc)
-        time.sleep(0.25)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s (last: {last})")
-
-
-def stop_process(proc: subprocess.Popen[bytes], grace: float = 30.0) -> None:
-    """SIGTERM, then SIGKILL if it does not exit within `grace` seconds."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=grace)
-
+# processes: the same helpers the integration tests use (REPO_ROOT is on sys.path above)
+from tests.support.procs import free_port, stop_process, wait_for_http  # noqa: E402
 
 WARDEN_CMD = [sys.executable, "-m", "warden.cli.main"]
 BENCH_TIER = "bench"

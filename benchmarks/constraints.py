@@ -35,56 +35,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from common import CpuMonitor, machine_info, percentile, wait_until_quiet, write_results
+from common import (
+    REPO_ROOT,
+    CpuMonitor,
+    machine_info,
+    percentile,
+    wait_until_quiet,
+    write_results,
+)
 
 TARGET_MEAN_MS = 0.5
 GBNF_REFERENCE_MS = 14.0
 
-PERSON = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": 40},
-        "age": {"type": "integer", "minimum": 0, "maximum": 120},
-        "favorite_color": {"enum": ["red", "green", "blue", "yellow"]},
-        "hobbies": {"type": "array", "items": {"type": "string", "maxLength": 30},
-                    "minItems": 1, "maxItems": 3},
-    },
-    "required": ["name", "age", "favorite_color", "hobbies"],
-    "additionalProperties": False,
-}
-BOOK = {
-    "type": "object",
-    "properties": {
-        "title": {"type": "string", "maxLength": 60},
-        "author": {"type": "object",
-                   "properties": {"name": {"type": "string", "maxLength": 40},
-                                  "born": {"type": "integer", "minimum": 1000,
-                                           "maximum": 2025}},
-                   "required": ["name", "born"], "additionalProperties": False},
-        "genres": {"type": "array", "items": {"enum": ["fiction", "history", "science",
-                                                       "poetry"]}, "maxItems": 2},
-        "in_print": {"type": "boolean"},
-    },
-    "required": ["title", "author", "genres", "in_print"],
-    "additionalProperties": False,
-}
-VERDICT = {
-    "$defs": {"reason": {"type": "string", "maxLength": 80}},
-    "type": "object",
-    "properties": {
-        "answer": {"enum": ["yes", "no", "unsure"]},
-        "reasons": {"type": "array", "items": {"$ref": "#/$defs/reason"}, "maxItems": 2},
-        "score": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 5},
-                            {"type": "null"}]},
-    },
-    "required": ["answer", "reasons", "score"],
-    "additionalProperties": False,
-}
-SCHEMAS = {
-    "person": (PERSON, "Describe a fictional person as JSON."),
-    "book": (BOOK, "Describe a classic novel as JSON."),
-    "verdict": (VERDICT, "Is the sky green? Answer as JSON."),
-}
+# The schemas and prompts the integration test decodes (tests/data/constraints/schemas.json).
+EXAMPLES = json.loads((REPO_ROOT / "tests" / "data" / "constraints" / "schemas.json")
+                      .read_text())
+PERSON = EXAMPLES["person"]["schema"]
+SCHEMAS = {name: (case["schema"], case["prompt"]) for name, case in EXAMPLES.items()}
 
 
 def log(message: str) -> None:

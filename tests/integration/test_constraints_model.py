@@ -12,6 +12,7 @@ import ctypes
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -25,52 +26,11 @@ from warden.engine.model_files import builtin_model_path
 
 pytestmark = pytest.mark.integration
 
-PERSON = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": 40},
-        "age": {"type": "integer", "minimum": 0, "maximum": 120},
-        "favorite_color": {"enum": ["red", "green", "blue", "yellow"]},
-        "hobbies": {"type": "array", "items": {"type": "string", "maxLength": 30},
-                    "minItems": 1, "maxItems": 3},
-    },
-    "required": ["name", "age", "favorite_color", "hobbies"],
-    "additionalProperties": False,
-}
-BOOK = {
-    "type": "object",
-    "properties": {
-        "title": {"type": "string", "maxLength": 60},
-        "author": {
-            "type": "object",
-            "properties": {"name": {"type": "string", "maxLength": 40},
-                           "born": {"type": "integer", "minimum": 1000, "maximum": 2025}},
-            "required": ["name", "born"],
-            "additionalProperties": False,
-        },
-        "genres": {"type": "array", "items": {"enum": ["fiction", "history", "science",
-                                                       "poetry"]}, "maxItems": 2},
-        "in_print": {"type": "boolean"},
-    },
-    "required": ["title", "author", "genres", "in_print"],
-    "additionalProperties": False,
-}
-VERDICT = {
-    "$defs": {"reason": {"type": "string", "maxLength": 80}},
-    "type": "object",
-    "properties": {
-        "answer": {"enum": ["yes", "no", "unsure"]},
-        "reasons": {"type": "array", "items": {"$ref": "#/$defs/reason"}, "maxItems": 2},
-        "score": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 5}, {"type": "null"}]},
-    },
-    "required": ["answer", "reasons", "score"],
-    "additionalProperties": False,
-}
-CASES = [
-    ("person", PERSON, "Describe a fictional person as JSON."),
-    ("book", BOOK, "Describe a classic novel as JSON."),
-    ("verdict", VERDICT, "Is the sky green? Answer as JSON."),
-]
+# The schemas and prompts benchmarks/constraints.py also measures.
+EXAMPLES = json.loads((Path(__file__).resolve().parent.parent / "data" / "constraints"
+                       / "schemas.json").read_text())
+PERSON = EXAMPLES["person"]["schema"]
+CASES = [(name, case["schema"], case["prompt"]) for name, case in EXAMPLES.items()]
 SEEDS = [11, 22, 33, 44, 55, 66]   # temperature 1.0; plus one greedy run per schema
 MAX_TOKENS = 256
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, Field
 
-from warden.safety.detectors.similarity import PhraseIndex, SimilarityCheck, Window
+from warden.safety.detectors.similarity import PhraseIndex, SimilarityBacked, Window
 from warden.safety.findings import Category, Finding
 
 PATTERN_DETECTOR = "crisis.patterns"
@@ -120,7 +120,7 @@ def pattern_hit(sentence: str, whole: str = "") -> bool:
                                                  or re.search(r"\bi\s+want\s+to\s+die\b", whole)))
 
 
-class CrisisDetector:
+class CrisisDetector(SimilarityBacked):
     """Flags sentences stating intent to die or self-harm (score 0.95 pattern, else cosine)."""
 
     name = "crisis"
@@ -130,16 +130,8 @@ class CrisisDetector:
 
     def __init__(self, semantic: bool = True, margin: float = 0.12, min_similarity: float = 0.5,
                  index: PhraseIndex | None = None) -> None:
-        self.semantic = semantic
-        self.similarity = SimilarityCheck(ANCHORS, margin, min_similarity, index)
-
-    def load(self) -> None:
-        if self.semantic:
-            self.similarity.load()
-
-    @property
-    def index(self) -> PhraseIndex:
-        return self.similarity.index
+        super().__init__(ANCHORS, semantic=semantic, margin=margin,
+                         min_similarity=min_similarity, index=index)
 
     def scan(self, text: str) -> list[Finding]:
         whole = normalize(text)

@@ -18,7 +18,7 @@ from warden.safety.detectors.injection_patterns import (
     HEURISTIC_DETECTOR,
     heuristic_findings,
 )
-from warden.safety.detectors.similarity import PhraseIndex, SimilarityCheck, Window
+from warden.safety.detectors.similarity import PhraseIndex, SimilarityBacked, Window
 from warden.safety.findings import Category, Finding
 
 __all__ = ["HEURISTIC_DETECTOR", "SEMANTIC_DETECTOR", "InjectionDetector", "heuristic_findings"]
@@ -43,7 +43,7 @@ _ADDRESSED = re.compile(r"(?i)\b(?:you|your|yourself|ai|assistant|model|chatbot|
 _SENTENCE = re.compile(r"[^.!?\n\s][^.!?\n]*(?:[.!?]+|\n|$)")
 
 
-class InjectionDetector:
+class InjectionDetector(SimilarityBacked):
     """Flags prompt injection / jailbreak attempts (heuristics, then cosine to the corpus)."""
 
     name = "injection"
@@ -57,16 +57,8 @@ class InjectionDetector:
     # of that plateau rather than its loosest corner.
     def __init__(self, semantic: bool = True, margin: float = 0.10,
                  min_similarity: float = 0.40, index: PhraseIndex | None = None) -> None:
-        self.semantic = semantic
-        self.similarity = SimilarityCheck(CORPUS, margin, min_similarity, index)
-
-    def load(self) -> None:
-        if self.semantic:
-            self.similarity.load()
-
-    @property
-    def index(self) -> PhraseIndex:
-        return self.similarity.index
+        super().__init__(CORPUS, semantic=semantic, margin=margin,
+                         min_similarity=min_similarity, index=index)
 
     @staticmethod
     def windows(text: str) -> list[Window]:

@@ -186,3 +186,24 @@ class SimilarityCheck:
 def phrase_index(name: str) -> PhraseIndex:
     """One index per phrase file per process (shared by every pipeline)."""
     return PhraseIndex(name)
+
+
+class SimilarityBacked:
+    """What a detector with an embedding fallback shares: the check, its loading, its index.
+
+    Subclasses call `__init__` with their phrase file and thresholds; `semantic=False` turns
+    the fallback off (patterns only), so nothing is loaded.
+    """
+
+    def __init__(self, phrase_file: str, *, semantic: bool, margin: float,
+                 min_similarity: float, index: PhraseIndex | None = None) -> None:
+        self.semantic = semantic
+        self.similarity = SimilarityCheck(phrase_file, margin, min_similarity, index)
+
+    def load(self) -> None:
+        if self.semantic:
+            self.similarity.load()
+
+    @property
+    def index(self) -> PhraseIndex:
+        return self.similarity.index
