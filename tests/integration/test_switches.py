@@ -215,7 +215,14 @@ def test_a_trigger_fires_at_its_threshold_opens_an_incident_and_stays_off() -> N
             assert "block-surge" in tools["reason"] and tools["incident_id"]
             assert switch_metric(http, "tools") == 0.0
 
-            incident = http.get(f"/admin/incidents/{tools['incident_id']}").json()
+            # The switch names its incident from the moment it is off; the incident's row and
+            # timeline are written right after, so wait for them.
+            def incident_written() -> dict[str, Any] | None:
+                found = http.get(f"/admin/incidents/{tools['incident_id']}")
+                return found.json() if found.status_code == 200 and \
+                    len(found.json()["events"]) == 3 else None
+
+            incident = poll(incident_written, "the incident's timeline", timeout=30)
             assert incident["kind"] == "kill_switch" and incident["status"] == "open"
             assert "0.500" in incident["summary"] and "threshold 0.5" in incident["summary"]
             assert [e["kind"] for e in incident["events"]] == [

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warden.safety.switch_config import FIXED_SWITCHES, TOOL_PREFIX, switch_name_problem
@@ -291,33 +291,23 @@ class Switches:
                             previous.incident_id)
         return state
 
-    def trip(self, name: str, actor: str, reason: str) -> SwitchState | None:
+    def trip(self, name: str, actor: str, reason: str, incident_id: str | None = None
+             ) -> SwitchState | None:
         """Turn a switch off only if it is on now (atomic, across replicas): the state, or
         None when it already was off. Automatic triggers use this, so two replicas that see
-        the same signal open one incident, not two."""
+        the same signal open one incident, not two. `incident_id` names the incident the
+        caller opens next, so the switch shows it from the moment it is off."""
         check_name(name)
-        flipped = self._flip(name, False, actor, reason, incident_id=None, only_if_on=True)
+        flipped = self._flip(name, False, actor, reason, incident_id=incident_id,
+                             only_if_on=True)
         if flipped is None:
             return None
         _, state, generation, snapshot = flipped
         self._adopt(generation, snapshot)
         self.audit.append("switch.flip", actor, {"name": name, "on": False, "reason": reason,
-                                                 "actor": actor, "incident_id": None,
+                                                 "actor": actor, "incident_id": incident_id,
                                                  "was_on": True})
         return state
-
-    def link_incident(self, state: SwitchState, incident_id: str) -> None:
-        """Record the incident that a trip opened on the switch and on its history event."""
-        def work(session: Session) -> tuple[int, Snapshot]:
-            session.execute(update(SwitchStateRow).where(
-                SwitchStateRow.name == state.name, SwitchStateRow.event_id == state.event_id)
-                .values(incident_id=incident_id))
-            session.execute(update(SwitchEventRow).where(SwitchEventRow.id == state.event_id)
-                            .values(incident_id=incident_id))
-            session.flush()
-            return _snapshot(session)
-
-        self._adopt(*self._retrying(work))
 
     def history(self, name: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         query = select(SwitchEventRow).order_by(SwitchEventRow.id.desc()).limit(limit)

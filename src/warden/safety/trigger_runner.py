@@ -114,22 +114,24 @@ class TriggerRunner:
         replica (or an admin) turned the switch off first."""
         actor = f"trigger:{trigger.name}"
         why = measurement.describe()
-        state = self.switches.trip(trigger.switch, actor, f"trigger {trigger.name}: {why}")
+        incidents = self.switches.incidents
+        incident_id = incidents.new_id()  # named first: the switch shows it once it is off
+        state = self.switches.trip(trigger.switch, actor, f"trigger {trigger.name}: {why}",
+                                   incident_id=incident_id)
         if state is None:
             return None
         detail = {"trigger": trigger.name, "signal": trigger.signal, "value": measurement.value,
                   "threshold": trigger.threshold, "events": measurement.events,
                   "min_events": trigger.min_events, "window_s": trigger.window_s,
                   "switch": trigger.switch}
-        incidents = self.switches.incidents
-        incident_id = incidents.open(
+        incidents.open(
             "kill_switch", "high",
             f"Trigger '{trigger.name}' turned '{trigger.switch}' off: {why}.",
-            actor=actor, detail={"trigger": trigger.name, "switch": trigger.switch})
+            actor=actor, detail={"trigger": trigger.name, "switch": trigger.switch},
+            incident_id=incident_id)
         incidents.add_event(incident_id, "trigger.fired", actor, detail)
         incidents.add_event(incident_id, "switch.off", actor,
                             {"switch": trigger.switch, "switch_event_id": state.event_id})
-        self.switches.link_incident(state, incident_id)
         self.switches.audit.append("trigger.fired", actor, {**detail,
                                                             "incident_id": incident_id})
         log.warning("kill switch '%s' turned off by trigger '%s' (%s); incident %s",

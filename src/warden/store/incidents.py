@@ -51,10 +51,16 @@ class Incidents:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @staticmethod
+    def new_id() -> str:
+        return f"inc_{secrets.token_hex(6)}"
+
     def open(self, kind: str, severity: str, summary: str, *, actor: str,
              request_id: str | None = None, key_id: str | None = None,
-             detail: dict[str, Any] | None = None) -> str:
-        incident_id = f"inc_{secrets.token_hex(6)}"
+             detail: dict[str, Any] | None = None, incident_id: str | None = None) -> str:
+        """Open an incident; `incident_id` (from `new_id`) when the caller had to name it
+        first, e.g. on the switch it turned off."""
+        incident_id = incident_id or self.new_id()
         now = datetime.now(UTC)
         with self._db.session() as session:
             session.add(Incident(id=incident_id, opened_at=now, kind=kind, severity=severity,

@@ -118,10 +118,12 @@ def test_trip_only_turns_off_a_switch_that_is_on(db: Database) -> None:
 def test_turning_on_a_switch_an_incident_turned_off_adds_to_its_timeline(db: Database
                                                                          ) -> None:
     switches = Switches(db)
-    state = switches.trip("retrieval", "trigger:poison", "7 quarantined chunks")
+    incident = switches.incidents.new_id()
+    state = switches.trip("retrieval", "trigger:poison", "7 quarantined chunks",
+                          incident_id=incident)
     assert state is not None
-    incident = switches.incidents.open("kill_switch", "high", "test", actor="trigger:poison")
-    switches.link_incident(state, incident)
+    switches.incidents.open("kill_switch", "high", "test", actor="trigger:poison",
+                            incident_id=incident)
     assert switches.state("retrieval").incident_id == incident
     assert switches.history("retrieval")[0]["incident_id"] == incident
     switches.set("retrieval", True, "admin_1", "source cleaned")
