@@ -6,13 +6,13 @@ import asyncio
 import multiprocessing
 import os
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 
+from tests.support.redis_keys import throwaway_prefix
 from warden.ratelimit import (
     LimiterUnavailable,
     Limits,
@@ -37,22 +37,8 @@ def limits(
 @pytest.fixture
 def prefix() -> Iterator[str]:
     """A fresh key prefix on a reachable Redis; every key under it is deleted afterwards."""
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        client.close()
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"Redis at {REDIS_URL} is required in CI: {exc}")
-        pytest.skip(f"Redis at {REDIS_URL} unreachable: {exc}")
-    value = f"warden:rltest:{uuid.uuid4().hex}:"
-    try:
+    with throwaway_prefix(REDIS_URL, "rltest") as value:
         yield value
-    finally:
-        stale = list(client.scan_iter(match=f"{value}*"))
-        if stale:
-            client.delete(*stale)
-        client.close()
 
 
 def wait_for_fresh_minute(margin_s: float) -> None:

@@ -10,7 +10,6 @@ import re
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ import openai
 import pytest
 import redis
 
-from tests.conftest import require_service
 from tests.support.postgres import throwaway_databases
+from tests.support.redis_keys import throwaway_prefix
 from tests.support.warden_server import MODEL, WardenServer
 
 pytestmark = pytest.mark.integration
@@ -131,21 +130,8 @@ def pg_url() -> Iterator[str]:
 
 @pytest.fixture()
 def redis_prefix() -> Iterator[str]:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, decode_responses=True)
-    try:
-        client.ping()
-        reachable = True
-    except redis.RedisError:
-        reachable = False
-    require_service(reachable, f"Redis at {REDIS_URL}")
-    prefix = f"warden:switchtest:{uuid.uuid4().hex}:"
-    try:
+    with throwaway_prefix(REDIS_URL, "switchtest") as prefix:
         yield prefix
-    finally:
-        stale = list(client.scan_iter(match=f"{prefix}*"))
-        if stale:
-            client.delete(*stale)
-        client.close()
 
 
 def test_two_replicas_on_postgres_and_redis_share_switch_flips(pg_url: str,

@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from warden.safety.switches import ReasonRequired, Switches, UnknownSwitch
 from warden.store.audit import AuditLog
-from warden.store.db import Database, open_database
+from warden.store.db import Database
 
 
 class Clock:
@@ -21,13 +21,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture()
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path}/w.db")
-    yield database
-    database.dispose()
 
 
 @pytest.fixture()

@@ -3,9 +3,7 @@ SQLite store, a fake clock so windows are exact)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -15,7 +13,7 @@ from warden.safety.switches import Switches
 from warden.safety.trigger_runner import TriggerRunner, ready_versions
 from warden.safety.triggers import RateWindow, crosses, measure_poisoned, measure_rate
 from warden.store.audit import AuditLog
-from warden.store.db import Database, open_database
+from warden.store.db import Database
 
 
 def _rate(threshold: float = 0.5, min_events: int = 4, window_s: float = 60,
@@ -116,13 +114,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture()
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path}/w.db")
-    yield database
-    database.dispose()
 
 
 def _runner(db: Database, clock: Clock, *triggers: TriggerConfig,
