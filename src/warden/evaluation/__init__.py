@@ -1,0 +1,1 @@
+"""Evaluation: manifests, metrics, gates, canary analysis, drift and their statistics."""
