@@ -165,4 +165,7 @@ def load_checking_output(path: Path) -> list[CheckedQuery]:
     except json.JSONDecodeError as exc:
         raise CheckingOutputError(f"{path}: not valid JSON (line {exc.lineno}, column "
                                   f"{exc.colno}: {exc.msg})") from None
-    return parse_checking_output(data)
+    try:
+        return parse_checking_output(data)
+    except CheckingOutputError as exc:
+        raise CheckingOutputError(f"{path}: {exc}") from None
