@@ -86,7 +86,8 @@ def unit_rows(vectors: npt.ArrayLike, what: str) -> Vectors:
     if not np.all(np.isfinite(matrix)):
         raise ValueError(f"{what}: embeddings must be finite numbers")
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+    unit: Vectors = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+    return unit
 
 
 def _sorted_unique(items: Sequence[TextItem], what: str) -> list[TextItem]:

@@ -135,7 +135,8 @@ class RunManifest(_Frozen):
         return json.dumps(self.document(), sort_keys=True, indent=indent, ensure_ascii=False)
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.document(), sort_keys=True, allow_unicode=True)
+        text: str = yaml.safe_dump(self.document(), sort_keys=True, allow_unicode=True)
+        return text
 
     @classmethod
     def from_document(cls, data: Any) -> RunManifest:

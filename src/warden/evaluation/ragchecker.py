@@ -83,7 +83,7 @@ def f1(a2r: BoolArray, r2a: BoolArray) -> float:
 
 
 def _has_cells(matrix: BoolArray) -> bool:
-    return matrix.shape[0] > 0 and matrix.shape[1] > 0
+    return bool(matrix.shape[0] > 0 and matrix.shape[1] > 0)
 
 
 def claim_recall(ret2ans: BoolArray) -> float:
