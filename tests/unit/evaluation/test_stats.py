@@ -9,6 +9,7 @@ from scipy import stats as scipy_stats
 from warden.evaluation.stats import (
     Interval,
     bootstrap_ci,
+    bootstrap_two_sample_ci,
     chi2_cdf,
     chi2_ppf,
     mann_whitney_u,
@@ -119,6 +120,22 @@ def test_bootstrap_vectorised_mean_equals_the_generic_path_across_blocks() -> No
     assert fast.low == pytest.approx(generic.low, rel=1e-12)
     assert fast.high == pytest.approx(generic.high, rel=1e-12)
     assert fast.contains(float(values.mean()))
+
+
+def test_two_sample_bootstrap_of_a_quantile_ratio() -> None:
+    rng = np.random.default_rng(12)
+    slow, fast = rng.lognormal(0.3, 0.5, 800), rng.lognormal(0.0, 0.5, 800)
+
+    def p95_ratio(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.quantile(a, 0.95) / np.quantile(b, 0.95))
+
+    interval = bootstrap_two_sample_ci(slow, fast, statistic=p95_ratio, n_resamples=500)
+    assert interval.contains(float(np.exp(0.3)))  # the true ratio of the two p95s
+    assert interval.low > 1.1
+    again = bootstrap_two_sample_ci(slow, fast, statistic=p95_ratio, n_resamples=500)
+    assert again == interval
+    with pytest.raises(ValueError, match="non-empty"):
+        bootstrap_two_sample_ci([], fast, statistic=p95_ratio)
 
 
 # Mann-Whitney --------------------------------------------------------------------------------
