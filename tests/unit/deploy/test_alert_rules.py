@@ -83,3 +83,13 @@ def test_every_rule_file_in_the_tests_points_at_alerts_yaml() -> None:
     for path in RULE_TESTS.glob("*.yaml"):
         rule_files = yaml.safe_load(path.read_text())["rule_files"]
         assert [Path(path.parent, f).resolve() for f in rule_files] == [RULES.resolve()]
+
+
+def test_alertmanager_routing_is_valid_and_pages_on_severity_page() -> None:
+    config_path = DEPLOY / "prometheus" / "alertmanager.yaml"
+    result = run(require_tool("amtool"), "check-config", str(config_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    route = yaml.safe_load(config_path.read_text())["route"]
+    pager = [r for r in route["routes"] if r["matchers"] == ['severity="page"']]
+    assert len(pager) == 1 and pager[0]["receiver"] == "pager"
+    assert route["receiver"] == "ticket"
