@@ -1,26 +1,30 @@
 """`warden drill kill-switch`: practise the kill switches against a live server.
 
-Exit codes: 0 every check passed (a "not verifiable" check is reported, not failed),
-1 a check failed, 2 the drill could not run (server unreachable, key refused).
+Every switch is reported passed, failed or unverifiable, with the reason. Exit codes: 0 every
+switch passed; 1 a switch failed or could not be verified (not verified is not passed); 2 the
+drill could not run (server unreachable, key refused).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from warden.cli.common import console, err_console, fail
-from warden.redteam.drill import Check, KillSwitchDrill
-from warden.redteam.runner import RunnerError
+
+if TYPE_CHECKING:
+    from warden.redteam.drill import Check
 
 app = typer.Typer(help="Operational drills against a running server (audited).",
                   no_args_is_help=True)
 
 _STYLE = {"ok": "[green]ok[/]", "failed": "[bold red]FAILED[/]",
           "not_verifiable": "[yellow]not verifiable[/]"}
+_VERDICT = {"passed": "[green]passed[/]", "failed": "[bold red]failed[/]",
+            "unverifiable": "[yellow]unverifiable[/]"}
 
 
 @app.command("kill-switch")
@@ -46,7 +50,12 @@ def kill_switch(
     already off is left alone. Every flip is audited by the server; the drill's summary is
     appended to the audit chain as drill.kill_switch. Switches are restored even when a
     check fails.
+
+    Each switch is passed, failed, or unverifiable (e.g. the key may not use that tool); the
+    drill passes only when every switch passed.
     """
+    from warden.redteam.drill import KillSwitchDrill
+    from warden.redteam.runner import RunnerError
 
     def log(check: Check) -> None:
         if not as_json:
@@ -61,19 +70,22 @@ def kill_switch(
         fail(str(exc), code=2)
     finally:
         drill.close()
+    verdicts = result.switches
     if as_json:
-        console.print_json(json.dumps({**result.plain(), "audit_seq": seq}))
+        console.print_json(json.dumps({**result.report(), "audit_seq": seq}))
     else:
-        table = Table("switch", "ok", "failed", "not verifiable", title="kill-switch drill")
-        for target in dict.fromkeys(c.target for c in result.checks):
-            mine = [c.outcome for c in result.checks if c.target == target]
-            table.add_row(target, str(mine.count("ok")), str(mine.count("failed")),
-                          str(mine.count("not_verifiable")))
+        table = Table("switch", "verdict", "reason", title="kill-switch drill")
+        for v in verdicts:
+            table.add_row(v.name, _VERDICT[v.verdict], v.reason)
         console.print(table)
         verdict = "[green]PASSED[/]" if result.passed else "[bold red]FAILED[/]"
         console.print(f"drill {verdict}; audit record drill.kill_switch seq={seq}",
                       highlight=False)
     if not result.passed:
-        err_console.print("error: the kill-switch drill failed; see the checks above",
-                          highlight=False)
+        counts = {name: sum(v.verdict == name for v in verdicts)
+                  for name in ("passed", "failed", "unverifiable")}
+        err_console.print(f"error: the kill-switch drill did not pass: {counts['passed']} of "
+                          f"{len(verdicts)} switches passed, {counts['failed']} failed, "
+                          f"{counts['unverifiable']} could not be verified (see the reasons "
+                          "above)", highlight=False, soft_wrap=True)
         raise typer.Exit(1)

@@ -7,15 +7,16 @@ set), like `warden keys`: every running replica honours a flip within a second.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from warden.cli.common import ConfigOption, config_or_exit, console, database_or_exit, fail
-from warden.safety.switch_runtime import build_switches
-from warden.safety.switches import ReasonRequired, SwitchError, Switches, SwitchState
+
+if TYPE_CHECKING:
+    from warden.safety.switches.store import Switches, SwitchState
 
 CLI_ACTOR = "cli"
 
@@ -64,9 +65,15 @@ def switch(
     warden switch retrieval off --reason "poisoned source under review"
     warden switch tools on
     """
+    from warden.safety.switch_names import known_switch_names, unknown_switch_problem
+    from warden.safety.switches.runtime import build_switches
+
     if action is not None and action not in ("on", "off"):
         fail(f"the second argument must be 'on' or 'off', not '{action}'", code=2)
     cfg = config_or_exit(config)
+    problem = None if name is None else unknown_switch_problem(name, known_switch_names(cfg))
+    if problem is not None:
+        fail(problem, code=2)
     switches = build_switches(cfg, database_or_exit(cfg))
     try:
         _run(switches, name, action, reason, as_json)
@@ -76,6 +83,8 @@ def switch(
 
 def _run(switches: Switches, name: str | None, action: str | None, reason: str | None,
          as_json: bool) -> None:
+    from warden.safety.switches.store import ReasonRequired, SwitchError
+
     try:
         switches.refresh()
         if name is None:

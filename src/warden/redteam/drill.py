@@ -12,6 +12,11 @@ The probes never run a tool for real: they send `dry_run: true` with empty argum
 the gate refuses while the switch is off and the schema check (or a dry run) answers while
 it is on. A switch that is already off when the drill starts is left alone (an incident or
 an operator owns it) and reported "not_verifiable". Restoring happens in `finally`.
+
+Each switch then gets one verdict (switch_verdicts): passed only when every step was seen
+to work, failed when a step went wrong, unverifiable when the drill could not observe it
+(with the reason). The drill passes only when every switch passed: a switch nobody could
+verify is not a switch known to work.
 """
 
 from __future__ import annotations
@@ -27,11 +32,14 @@ import httpx
 from warden.redteam.runner import RunnerError
 
 Outcome = Literal["ok", "failed", "not_verifiable"]
+Verdict = Literal["passed", "failed", "unverifiable"]
 Probe = Literal["on", "off", "unknown"]
 DRILL_REASON = "drill"
 # A flip reaches every replica within one cache TTL (≤ 0.5 s) plus a store read.
 PROPAGATION_S = 5.0
 POLL_S = 0.25
+# What a switch must show, in order, to pass: on, turned off, seen off, restored, seen on.
+STEPS = ("baseline", "switch_off", "verify_off", "restore", "verify_restored")
 
 
 @dataclass
@@ -46,6 +54,41 @@ class Check:
                 "detail": self.detail[:300]}
 
 
+@dataclass(frozen=True)
+class SwitchVerdict:
+    name: str
+    verdict: Verdict
+    reason: str
+
+    def plain(self) -> dict[str, str]:
+        return {"name": self.name, "verdict": self.verdict, "reason": self.reason[:300]}
+
+
+def switch_verdicts(checks: list[Check]) -> list[SwitchVerdict]:
+    """One verdict per switch, in drill order: failed if any step failed, unverifiable if a
+    step could not be observed or never ran, passed only if all of STEPS were ok."""
+    verdicts = []
+    for name in dict.fromkeys(c.target for c in checks):
+        mine = [c for c in checks if c.target == name]
+        failed = next((c for c in mine if c.outcome == "failed"), None)
+        unseen = next((c for c in mine if c.outcome == "not_verifiable"), None)
+        ok = {c.step: c for c in mine if c.outcome == "ok"}
+        missing = [step for step in STEPS if step not in ok]
+        if failed is not None:
+            verdicts.append(SwitchVerdict(name, "failed", f"{failed.step}: {failed.detail}"))
+        elif unseen is not None:
+            verdicts.append(SwitchVerdict(name, "unverifiable",
+                                          f"{unseen.step}: {unseen.detail}"))
+        elif missing:
+            verdicts.append(SwitchVerdict(name, "unverifiable",
+                                          f"never reached {', '.join(missing)}"))
+        else:
+            verdicts.append(SwitchVerdict(name, "passed",
+                                          f"off: {ok['verify_off'].detail}; back on: "
+                                          f"{ok['verify_restored'].detail}"))
+    return verdicts
+
+
 @dataclass
 class DrillResult:
     started_at: datetime
@@ -54,14 +97,25 @@ class DrillResult:
     audit_seq: int | None = None
 
     @property
+    def switches(self) -> list[SwitchVerdict]:
+        return switch_verdicts(self.checks)
+
+    @property
     def passed(self) -> bool:
-        return not any(c.outcome == "failed" for c in self.checks)
+        """Every switch drilled passed (and there was at least one)."""
+        verdicts = self.switches
+        return bool(verdicts) and all(v.verdict == "passed" for v in verdicts)
 
     def plain(self) -> dict[str, Any]:
+        """The record POST /admin/drills appends to the audit chain."""
         return {"kind": "kill_switch", "passed": self.passed,
                 "started_at": self.started_at.isoformat(),
                 "finished_at": (self.finished_at or datetime.now(UTC)).isoformat(),
                 "checks": [c.plain() for c in self.checks]}
+
+    def report(self) -> dict[str, Any]:
+        """plain() plus the verdict of each switch (what `--json` prints)."""
+        return {**self.plain(), "switches": [v.plain() for v in self.switches]}
 
 
 class KillSwitchDrill:
@@ -104,7 +158,8 @@ class KillSwitchDrill:
         if response.status_code != 200:
             raise DrillStepError(f"POST /admin/switches/{name} answered "
                                  f"{response.status_code} ({_code(response)})")
-        return response.json()
+        state: dict[str, Any] = response.json()
+        return state
 
     def discover_tools(self) -> list[str]:
         response = self._call("GET", "/v1/tools", self.user_key)
