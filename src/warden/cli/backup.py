@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from warden.cli.common import ConfigOption, config_or_exit, console, database_or_exit, fail
 from warden.cli.index import print_table
-from warden.config import canonical_json, config_hash
-from warden.retrieval.backup import BackupError, backups_root, create_backup, list_backups
-from warden.retrieval.config import retrieval_config
-from warden.retrieval.index import IndexManager
-from warden.retrieval.restore import restore_backup, verify_backup
-from warden.retrieval.store import ChunkStore
-from warden.retrieval.versions import VersionStore
-from warden.store.audit import AuditLog
-from warden.store.db import Database
+
+if TYPE_CHECKING:
+    from warden.config import WardenConfig
+    from warden.retrieval.index import IndexManager
+    from warden.store.db import Database
 
 app = typer.Typer(help="Back up and restore chunks, index versions, the active pointers, API "
                        "keys (hashed) and a config snapshot.", no_args_is_help=True)
@@ -29,8 +25,20 @@ FromOption = Annotated[Path | None, typer.Option(
 
 
 def _indexes(db: Database, data_dir_config: object) -> IndexManager:
+    from warden.config.retrieval import retrieval_config
+    from warden.retrieval.index import IndexManager
+    from warden.retrieval.store import ChunkStore
+    from warden.retrieval.versions import VersionStore
+
     rcfg = retrieval_config(data_dir_config)
     return IndexManager(ChunkStore(db), VersionStore(db), rcfg)
+
+
+def _backups_root(cfg: WardenConfig, from_dir: Path | None) -> Path:
+    from warden.backup.archive import backups_root
+    from warden.config.retrieval import retrieval_config
+
+    return from_dir or backups_root(retrieval_config(cfg).data_dir)
 
 
 def _backup_dir(root: Path, backup_id: str) -> Path:
@@ -50,6 +58,10 @@ def create(
     config: ConfigOption = None,
 ) -> None:
     """Write a new backup under <data_dir>/backups/<id>/ and print its id."""
+    from warden.backup.archive import BackupError, create_backup
+    from warden.config import canonical_json, config_hash
+    from warden.store.audit import AuditLog
+
     cfg = config_or_exit(config)
     db = database_or_exit(cfg)
     try:
@@ -69,8 +81,9 @@ def create(
 @app.command("list")
 def list_(from_dir: FromOption = None, config: ConfigOption = None) -> None:
     """List backups, newest last."""
-    cfg = config_or_exit(config)
-    root = from_dir or backups_root(retrieval_config(cfg).data_dir)
+    from warden.backup.archive import list_backups
+
+    root = _backups_root(config_or_exit(config), from_dir)
     table = Table("id", "created (UTC)", "versions", "files", "description")
     for manifest in list_backups(root):
         table.add_row(manifest["id"], (manifest.get("created_at") or "-")[:19],
@@ -83,8 +96,9 @@ def list_(from_dir: FromOption = None, config: ConfigOption = None) -> None:
 def verify(backup_id: Annotated[str, typer.Argument(help="An id from `warden backup list`.")],
            from_dir: FromOption = None, config: ConfigOption = None) -> None:
     """Check every file's SHA-256, each chunk's address and each version's Merkle root."""
-    cfg = config_or_exit(config)
-    root = from_dir or backups_root(retrieval_config(cfg).data_dir)
+    from warden.backup.restore import verify_backup
+
+    root = _backups_root(config_or_exit(config), from_dir)
     report = verify_backup(_backup_dir(root, backup_id))
     if not report.ok:
         fail(f"backup {backup_id} is CORRUPTED:\n" + "\n".join(f"  - {p}"
@@ -104,8 +118,13 @@ def restore(
     """Verify, then restore onto an EMPTY store (a new database and data dir)."""
     if not confirm:
         fail("restore writes the store; run it again with --confirm", code=2)
+    from warden.backup.archive import BackupError
+    from warden.backup.restore import restore_backup
+    from warden.config import config_hash
+    from warden.store.audit import AuditLog
+
     cfg = config_or_exit(config)
-    root = from_dir or backups_root(retrieval_config(cfg).data_dir)
+    root = _backups_root(cfg, from_dir)
     directory = _backup_dir(root, backup_id)
     db = database_or_exit(cfg)
     try:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from warden.cli.common import ConfigOption, config_or_exit, console, database_or_exit, fail
-from warden.store.audit import AuditLog
-from warden.store.incidents import IncidentNotFound, Incidents, IncidentView
+
+if TYPE_CHECKING:
+    from warden.store.incidents import Incidents, IncidentView
 
 app = typer.Typer(help="List, inspect, annotate and resolve incidents (opened by safety "
                        "escalations and kill-switch triggers).", no_args_is_help=True)
@@ -47,6 +48,8 @@ def list_(status: Annotated[str | None, typer.Option("--status", help="open or r
           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
           config: ConfigOption = None) -> None:
     """List incidents, newest first."""
+    from warden.store.incidents import Incidents
+
     if status not in (None, "open", "resolved"):
         fail(f"--status must be 'open' or 'resolved', not '{status}'", code=2)
     found = Incidents(database_or_exit(config_or_exit(config))).list(status)
@@ -61,6 +64,8 @@ def list_(status: Annotated[str | None, typer.Option("--status", help="open or r
 
 
 def _get(incidents: Incidents, incident_id: str) -> IncidentView:
+    from warden.store.incidents import IncidentNotFound
+
     try:
         return incidents.get(incident_id)
     except IncidentNotFound:
@@ -72,6 +77,8 @@ def show(incident_id: IdArgument,
          as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
          config: ConfigOption = None) -> None:
     """Show one incident with its timeline."""
+    from warden.store.incidents import Incidents
+
     incident = _get(Incidents(database_or_exit(config_or_exit(config))), incident_id)
     if as_json:
         typer.echo(json.dumps(incident.as_dict(), indent=1))
@@ -84,6 +91,9 @@ def note(incident_id: IdArgument,
          text: Annotated[str, typer.Option("--note", help="What was found or done.")],
          config: ConfigOption = None) -> None:
     """Add a note to an incident's timeline (audited)."""
+    from warden.store.audit import AuditLog
+    from warden.store.incidents import IncidentNotFound, Incidents
+
     if not text.strip():
         fail("--note must not be empty", code=2)
     db = database_or_exit(config_or_exit(config))
@@ -104,6 +114,9 @@ def resolve(incident_id: IdArgument,
 
     Resolving does not turn a kill switch back on: do that with `warden switch NAME on`.
     """
+    from warden.store.audit import AuditLog
+    from warden.store.incidents import Incidents
+
     if not text.strip():
         fail("--note must not be empty", code=2)
     db = database_or_exit(config_or_exit(config))

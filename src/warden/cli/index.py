@@ -4,19 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from warden.cli.common import (
@@ -27,12 +18,11 @@ from warden.cli.common import (
     err_console,
     fail,
 )
-from warden.retrieval.config import retrieval_config
-from warden.retrieval.documents import DocumentError
-from warden.retrieval.ingest import IngestError
-from warden.retrieval.service import Retrieval
-from warden.retrieval.versions import VersionError
-from warden.store.audit import AuditLog
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from warden.retrieval.service import Retrieval
 
 app = typer.Typer(help="Ingest documents into versioned indexes; list, activate and roll "
                        "back versions.", no_args_is_help=True)
@@ -73,6 +63,10 @@ class RichProgress:
 
 
 def _retrieval(config: Path | None) -> Retrieval:
+    from warden.config.retrieval import retrieval_config
+    from warden.retrieval.service import Retrieval
+    from warden.store.audit import AuditLog
+
     cfg = config_or_exit(config)
     db = database_or_exit(cfg)
     return Retrieval(db, retrieval_config(cfg), audit=AuditLog(db))
@@ -90,6 +84,19 @@ def ingest(
     config: ConfigOption = None,
 ) -> None:
     """Build a new immutable index version; prints INGEST_RUN_ID and the version."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from warden.retrieval.documents import DocumentError
+    from warden.retrieval.ingest import IngestError
+    from warden.retrieval.versions import VersionError
+
     retrieval = _retrieval(config)
     columns = (SpinnerColumn(), TextColumn("{task.description:<22}"), BarColumn(),
                MofNCompleteColumn(), TimeElapsedColumn())
@@ -156,11 +163,22 @@ def _parse_version(value: str) -> int:
 
 @app.command("activate")
 def activate_(version: Annotated[str, typer.Argument(help="Version number, e.g. 7 or v7.")],
+              corpus: Annotated[str | None, typer.Option(
+                  "--corpus", help="The corpus the version must belong to (refused "
+                  "otherwise). Default: the version's own corpus.")] = None,
               config: ConfigOption = None) -> None:
     """Point the version's corpus at it (every replica follows within a second)."""
+    from warden.retrieval.versions import VersionError
+
     retrieval = _retrieval(config)
+    number = _parse_version(version)
+    if corpus is not None:
+        info = retrieval.versions.get(number)
+        if info is not None and info.corpus != corpus:
+            fail(f"version {number} belongs to corpus '{info.corpus}', not '{corpus}'; see "
+                 f"`warden index versions --corpus {corpus}`", code=2)
     try:
-        flip = retrieval.activate(_parse_version(version), CLI_ACTOR)
+        flip = retrieval.activate(number, CLI_ACTOR)
     except VersionError as exc:
         fail(str(exc))
     if not flip.changed:
@@ -172,6 +190,8 @@ def activate_(version: Annotated[str, typer.Argument(help="Version number, e.g. 
 @app.command()
 def rollback(corpus: CorpusOption = None, config: ConfigOption = None) -> None:
     """Point the corpus back at the version that was active before the current one."""
+    from warden.retrieval.versions import VersionError
+
     retrieval = _retrieval(config)
     try:
         flip = retrieval.rollback(corpus, CLI_ACTOR)
@@ -185,6 +205,8 @@ def rollback(corpus: CorpusOption = None, config: ConfigOption = None) -> None:
 def health(corpus: CorpusOption = None, config: ConfigOption = None) -> None:
     """Check the active version: no prefix leakage into BM25 or the reader, no quarantined
     chunk indexed, every stored chunk matches its address."""
+    from warden.retrieval.versions import VersionError
+
     retrieval = _retrieval(config)
     try:
         report = retrieval.health(corpus)

@@ -8,9 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from warden.cli.common import ConfigOption, config_or_exit, console, database_or_exit, fail
-from warden.store.audit import AuditLog
-from warden.store.keys import KeyNotFound, KeyStore
+from warden.cli.common import (
+    ConfigOption,
+    config_or_exit,
+    console,
+    database_or_exit,
+    fail,
+    store_location,
+)
 
 app = typer.Typer(help="Create, list and revoke API keys (secrets are stored hashed).",
                   no_args_is_help=True)
@@ -28,6 +33,9 @@ def create(
     config: ConfigOption = None,
 ) -> None:
     """Create a key and print its secret once. Only a salted hash is stored."""
+    from warden.store.audit import AuditLog
+    from warden.store.keys import KeyStore
+
     cfg = config_or_exit(config)
     if role not in ("user", "admin"):
         fail(f"--role must be 'user' or 'admin', not '{role}'", code=2)
@@ -42,12 +50,18 @@ def create(
                         {"key_id": info.id, "role": info.role, "tier": info.tier})
     typer.echo(f"# key id {info.id} (name={name}, role={role}, tier={chosen_tier}); "
                "the secret below is shown only now", err=True)
+    # A server only knows the keys in its own store: say which one this is, on stderr so
+    # KEY=$(warden keys create ...) still captures just the secret.
+    typer.echo(f"# store: {store_location(cfg.store.url)} (a server accepts this key only "
+               "if it uses this store: same directory, WARDEN_HOME or store.url)", err=True)
     typer.echo(secret)
 
 
 @app.command("list")
 def list_(config: ConfigOption = None) -> None:
     """List keys (never their secrets)."""
+    from warden.store.keys import KeyStore
+
     db = database_or_exit(config_or_exit(config))
     table = Table("id", "name", "role", "tier", "status", "created", "expires")
     for key in KeyStore(db).list():
@@ -61,6 +75,9 @@ def list_(config: ConfigOption = None) -> None:
 def revoke(key_id: Annotated[str, typer.Argument(help="The id shown by `warden keys list`.")],
            config: ConfigOption = None) -> None:
     """Revoke a key; every replica refuses it within a second."""
+    from warden.store.audit import AuditLog
+    from warden.store.keys import KeyNotFound, KeyStore
+
     db = database_or_exit(config_or_exit(config))
     try:
         KeyStore(db).revoke(key_id)

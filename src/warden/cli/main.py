@@ -1,9 +1,17 @@
-"""The `warden` command."""
+"""The `warden` command.
+
+Every invocation imports this module and, through it, every command module; they import only
+typer, rich and the standard library at module level, so `warden --help` or `warden keys list`
+starts without loading the model, retrieval or safety stacks (tests/unit/test_cli_imports.py).
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from warden import __version__
 from warden.cli import (
     audit,
     backup,
@@ -25,7 +33,27 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain click help for every command: typer 0.29's rich formatter prints a value type
+    # after every flag (`--json <bool>`, even `--help <bool>`) though a flag takes none.
+    rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"warden {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option(
+        "--version", help="Print the version and exit.", is_eager=True,
+        callback=_print_version)] = False,
+) -> None:
+    """Options that apply before any command (the help text is the app's, above)."""
+
+
 app.command("serve")(serve.serve)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(keys.app, name="keys")

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from warden.cli.common import console, fail
-from warden.redteam.cases import FIXTURE_CORPUS, SHIPPED_CASES, CaseError, load_cases
-from warden.redteam.report import default_path, document, print_report, tripped, write_json
-from warden.redteam.runner import CaseResult, Runner, RunnerError
+
+if TYPE_CHECKING:
+    from warden.redteam.runner import CaseResult
 
 # Triggers evaluate every switches.evaluate_every_s (1 s by default): wait that long, plus
 # margin, before asking which switches the run turned off.
@@ -57,6 +57,10 @@ def redteam(  # noqa: PLR0917 -- typer maps each option to a parameter
     Cases whose fixture (a tool, a corpus, an admin key) is missing are reported skipped,
     with the reason.
     """
+    from warden.redteam.cases import FIXTURE_CORPUS, SHIPPED_CASES, CaseError, load_cases
+    from warden.redteam.report import default_path, document, print_report, tripped, write_json
+    from warden.redteam.runner import Runner, RunnerError
+
     if fixtures:
         console.print(str(FIXTURE_CORPUS), highlight=False, soft_wrap=True)
         return

@@ -12,12 +12,6 @@ from rich.table import Table
 
 from warden.cli.common import ConfigOption, config_or_exit, console, database_or_exit, fail
 from warden.cli.index import print_table
-from warden.retrieval.audit import record_retrieval
-from warden.retrieval.config import retrieval_config
-from warden.retrieval.filters import parse_filters
-from warden.retrieval.search import Searcher
-from warden.retrieval.versions import VersionError
-from warden.store.audit import AuditLog
 
 CLI_ACTOR = "cli"
 SNIPPET_CHARS = 110
@@ -49,6 +43,13 @@ def search(
     config: ConfigOption = None,
 ) -> None:
     """Hybrid search (BM25 + vectors, weighted RRF) on the active index version."""
+    from warden.config.retrieval import retrieval_config
+    from warden.retrieval.audit import record_retrieval
+    from warden.retrieval.filters import parse_filters
+    from warden.retrieval.search import Searcher
+    from warden.retrieval.versions import VersionError
+    from warden.store.audit import AuditLog
+
     cfg = config_or_exit(config)
     rcfg = retrieval_config(cfg)
     db = database_or_exit(cfg)

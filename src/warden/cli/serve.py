@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-import uvicorn
 
-from warden.cli.common import ConfigOption, config_or_exit, database_or_exit, err_console, fail
-from warden.config import config_hash
-from warden.engine.model_files import ModelFileMissing, resolve_model_path
-
-
-class _DrainingServer(uvicorn.Server):
-    """On SIGTERM/SIGINT, report not-ready at once; uvicorn then finishes open streams."""
-
-    def handle_exit(self, sig: int, frame: Any) -> None:
-        state = getattr(getattr(self.config.app, "state", None), "warden", None)
-        if state is not None:
-            state.draining = True
-        super().handle_exit(sig, frame)
+from warden.cli.common import (
+    ConfigOption,
+    config_or_exit,
+    database_or_exit,
+    err_console,
+    fail,
+    store_location,
+)
 
 
 def serve(
@@ -29,6 +23,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default server.port).")] = None,
 ) -> None:
     """Serve the OpenAI-compatible API (built-in SmolLM2 unless the config says otherwise)."""
+    from warden.config import config_hash
+    from warden.engine.model_files import ModelFileMissing, resolve_model_path
+
     cfg = config_or_exit(config)
     for model in cfg.models:
         if model.backend == "llamacpp":
@@ -40,15 +37,18 @@ def serve(
 
     logging.basicConfig(level=cfg.server.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import uvicorn
+
     from warden.api.app import create_app
+    from warden.cli.draining_server import DrainingServer
 
     app = create_app(cfg)
     bind_host = host or cfg.server.host
     bind_port = port or cfg.server.port
     err_console.print(f"warden: serving {[m.name for m in cfg.models]} on "
-                      f"http://{bind_host}:{bind_port}  CONFIG_HASH={config_hash(cfg)[:12]}",
-                      highlight=False)
-    server = _DrainingServer(uvicorn.Config(
+                      f"http://{bind_host}:{bind_port}  CONFIG_HASH={config_hash(cfg)[:12]}  "
+                      f"store={store_location(cfg.store.url)}", highlight=False, soft_wrap=True)
+    server = DrainingServer(uvicorn.Config(
         app, host=bind_host, port=bind_port, log_level=cfg.server.log_level,
         timeout_graceful_shutdown=int(cfg.server.drain_timeout_s) or None,
         proxy_headers=False,
