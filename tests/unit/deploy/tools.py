@@ -7,8 +7,11 @@ fails, because there it must be present.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
+import sys
 from pathlib import Path
+from types import ModuleType
 
 from tests.conftest import require_service
 
@@ -25,3 +28,26 @@ def require_tool(name: str, *alternatives: str) -> str:
             return found
     require_service(False, f"`{name}` (install it with `{APT_HINT}`)")
     raise AssertionError("unreachable: require_service skips or fails")
+
+
+def load_deploy_module(relative: str) -> ModuleType:
+    """Import a Python file or package under deploy/ by path, as `warden_deploy.<name>`.
+
+    Under pytest the name `deploy` is this test package (tests/unit has no __init__.py, so
+    tests/unit is on sys.path), so the repository's deploy/ cannot be imported by name here.
+    Packages use relative imports and load the same way.
+    """
+    path = DEPLOY / relative
+    name = "warden_deploy_" + path.stem.replace("-", "_")
+    if name in sys.modules:
+        return sys.modules[name]
+    if path.is_dir():
+        spec = importlib.util.spec_from_file_location(
+            name, path / "__init__.py", submodule_search_locations=[str(path)])
+    else:
+        spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, f"cannot load {path}"
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
