@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test bench lint clean
+.PHONY: install serve test check typecheck bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,5 +29,18 @@ bench: install
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 
+typecheck: install
+	$(BIN)/mypy
+
+# What CI runs and what gates every landing: lint, strict types on src/, then every test.
+check: lint typecheck test
+
 clean:
 	rm -rf $(VENV) .warden
+
+# Signed release evidence in dist/release/: the wheel, a CycloneDX SBOM, the dependency lock,
+# an in-toto statement with SLSA provenance, its DSSE signature (then verified). Needs
+# WARDEN_SIGNING_KEY=PATH (new key: .venv/bin/python -m deploy.release keygen --out PATH).
+.PHONY: release-artifacts
+release-artifacts: install
+	$(BIN)/python -m deploy.release all --venv $(VENV) --out dist/release

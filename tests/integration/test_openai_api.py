@@ -153,14 +153,24 @@ def test_json_schema_outputs_always_validate(client: openai.OpenAI) -> None:
         "age": {"type": "integer", "minimum": 0, "maximum": 120},
         "color": {"enum": ["red", "green", "blue"]}},
         "required": ["name", "age", "color"], "additionalProperties": False}
+    finishes = []
     for seed in range(4):
         reply = client.chat.completions.create(
             model=MODEL, max_tokens=64, temperature=1.0, seed=seed,
             messages=[{"role": "user", "content": "Describe a person."}],
             response_format={"type": "json_schema",
                              "json_schema": {"name": "person", "schema": schema}})
-        assert reply.choices[0].finish_reason == "stop"
-        jsonschema.validate(json.loads(reply.choices[0].message.content), schema)
+        choice = reply.choices[0]
+        finishes.append(choice.finish_reason)
+        if choice.finish_reason == "content_filter":
+            # The output guard redacted a name and the redacted document broke the schema
+            # (maxLength): withheld, never returned invalid (api/pipeline/schema_output.py).
+            assert not choice.message.content
+            assert reply.model_extra["warden"]["redaction_broke_schema"] is True
+            continue
+        assert choice.finish_reason == "stop"
+        jsonschema.validate(json.loads(choice.message.content), schema)
+    assert finishes.count("stop") >= 2, finishes
 
 
 def test_oversized_or_deep_schemas_are_rejected_by_name(client: openai.OpenAI) -> None:

@@ -65,7 +65,7 @@ class Workspace:
     def answers(self, as_of: datetime | None = None) -> list[list[tuple[str, float]]]:
         """Top hits for QUERIES, searched in this process (one model load for the module;
         each command loads torch anew) over this workspace's store and index files."""
-        from warden.retrieval.config import RetrievalConfig
+        from warden.config.retrieval import RetrievalConfig
         from warden.retrieval.search import Searcher
         from warden.store.db import open_database
 

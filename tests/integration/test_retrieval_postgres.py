@@ -13,11 +13,11 @@ import pytest
 
 from tests.integration.test_retrieval_cli import DATA, QUERIES
 from tests.support.postgres import throwaway_databases
+from warden.backup.archive import create_backup
+from warden.backup.restore import restore_backup
 from warden.config import canonical_json, config_hash, load_config
-from warden.retrieval.backup import create_backup
-from warden.retrieval.config import RetrievalConfig
+from warden.config.retrieval import RetrievalConfig
 from warden.retrieval.embedder import default_embedder
-from warden.retrieval.restore import restore_backup
 from warden.retrieval.service import Retrieval
 from warden.store.audit import AuditLog
 from warden.store.db import Database, open_database

@@ -262,8 +262,8 @@ def test_a_trigger_fires_at_its_threshold_opens_an_incident_and_stays_off() -> N
 
 def test_the_redis_mirror_only_moves_forward_and_heals_from_the_database(
         tmp_path: Path, redis_prefix: str) -> None:
-    from warden.safety.switch_redis import RedisMirror
-    from warden.safety.switches import Switches
+    from warden.safety.switches.redis_mirror import RedisMirror
+    from warden.safety.switches.store import Switches
     from warden.store.db import Database, open_database
 
     db = open_database(f"sqlite:///{tmp_path}/w.db")

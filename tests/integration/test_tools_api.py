@@ -43,7 +43,7 @@ class ToolServer:
 
 @pytest.fixture(scope="module")
 def tools_server() -> Iterator[ToolServer]:
-    config = {"tiers": {"default": GENEROUS, "free": GENEROUS},
+    config = {"tiers": {"default": GENEROUS, "free": {**GENEROUS, "client_tools": False}},
               "tools": builtin_tools(["default"])}
     with WardenServer(config) as server:
         yield ToolServer(server, server.create_key("tools-user"),
@@ -172,29 +172,42 @@ def test_history_with_tool_turns_and_auto(tools_server: ToolServer,
                                                                                   "length")
 
 
-def test_tools_outside_registry_or_tier_are_refused(tools_server: ToolServer,
-                                                    offered: list[dict[str, Any]]) -> None:
+def test_registry_tools_follow_the_tier_and_client_tools_the_tier_policy(
+        tools_server: ToolServer, offered: list[dict[str, Any]]) -> None:
     with pytest.raises(openai.PermissionDeniedError) as denied:
         tools_server.client(tools_server.free_key).chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": "1+1?"}], tools=offered[:1],
             tool_choice="required", max_tokens=32)
     assert denied.value.code == "tool_not_allowed" and "calculator" in denied.value.message
     assert "'free'" in denied.value.message
+    # The client's own function (OpenAI semantics: the client runs it): decoded under its
+    # schema and returned as a call; Warden never executes it.
     shell = {"type": "function", "function": {"name": "shell", "parameters": {
-        "type": "object", "properties": {"cmd": {"type": "string"}}}}}
-    with pytest.raises(openai.BadRequestError) as unknown:
-        tools_server.client().chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": "ls"}], tools=[shell],
-            max_tokens=8)
-    assert unknown.value.code == "tool_not_found" and "'shell'" in unknown.value.message
-    assert unknown.value.param == "tools.0.function.name"
+        "type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]}}}
+    reply = tools_server.client().chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "ls"}], tools=[shell],
+        tool_choice="required", max_tokens=32)
+    [call] = reply.choices[0].message.tool_calls
+    assert call.function.name == "shell" and "cmd" in json.loads(call.function.arguments)
+    # A registry name with another schema is the client's function too, not the registry's.
     changed = json.loads(json.dumps(offered[0]))
     changed["function"]["parameters"]["properties"]["expression"]["maxLength"] = 5000
-    with pytest.raises(openai.BadRequestError) as mismatch:
-        tools_server.client().chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": "1+1"}], tools=[changed],
+    assert tools_server.client().chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "1+1"}], tools=[changed],
+        max_tokens=8).choices[0].finish_reason in ("stop", "length", "tool_calls")
+    with pytest.raises(openai.PermissionDeniedError) as forbidden:
+        tools_server.client(tools_server.free_key).chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "ls"}], tools=[shell],
             max_tokens=8)
-    assert mismatch.value.code == "tool_parameters_mismatch"
+    assert forbidden.value.code == "client_tools_not_allowed"
+    broken = {"type": "function", "function": {"name": "bad", "parameters": {
+        "type": "object", "properties": {"x": {"type": "nonsense"}}}}}
+    with pytest.raises(openai.BadRequestError) as invalid:
+        tools_server.client().chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "x"}], tools=[broken],
+            max_tokens=8)
+    assert invalid.value.code == "invalid_tool_schema"
+    assert invalid.value.param == "tools.0.function.parameters"
     with tools_server.http(tools_server.free_key) as http:
         assert http.get("/v1/tools").json()["data"] == []
         response = http.post("/v1/tools/calculator/execute",

@@ -280,8 +280,8 @@ def test_metadata_drops_credentials_from_the_url() -> None:
 
 def test_prompt_token_estimate() -> None:
     engine = make_engine("http://127.0.0.1:9/v1")
-    chat = asyncio.run(engine.count_prompt_tokens(request()))
-    plain = asyncio.run(engine.count_prompt_tokens(request(chat=False, prompt="x" * 9)))
+    chat = engine.count_prompt_tokens(request())
+    plain = engine.count_prompt_tokens(request(chat=False, prompt="x" * 9))
     assert chat == 4 + 5  # "Name three colors." is 18 chars
     assert plain == 3
 

@@ -1,6 +1,7 @@
 import json
 
 from warden.api import sse
+from warden.api.errors import APIError
 
 
 def parse(frame: bytes) -> dict:
@@ -34,6 +35,6 @@ def test_usage_chunk_has_no_choices() -> None:
 
 def test_done_and_error_frames() -> None:
     assert sse.DONE == b"data: [DONE]\n\n"
-    err = parse(sse.error_event("boom", "timeout", "timeout_error"))
+    err = parse(sse.error_event(APIError(504, "boom", code="timeout")))
     assert err == {"error": {"message": "boom", "type": "timeout_error", "param": None,
                              "code": "timeout"}}

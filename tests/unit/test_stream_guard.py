@@ -2,7 +2,8 @@
 
 import re
 
-from warden.safety.findings import Finding, Redactor, Verdict
+from warden.safety.policy import Finding, Verdict
+from warden.safety.redaction import Redactor
 from warden.safety.streaming import StreamGuard
 
 EMAIL = re.compile(r"\S+@\S+\.\w+")

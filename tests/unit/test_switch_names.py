@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from warden.cli.main import app
 from warden.config import load_config
-from warden.safety.switch_names import known_switch_names, unknown_switch_problem
+from warden.safety.switches.names import known_switch_names, unknown_switch_problem
 from warden.store.audit import AuditLog
 from warden.store.db import Database
 

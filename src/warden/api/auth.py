@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from warden.api.errors import APIError
-from warden.api.state import AppState, app_state
+from warden.api.state import State
 from warden.store.keys import Principal
 
 # A verified key is trusted for this long, so a revocation reaches every replica within it
@@ -26,7 +27,7 @@ def _presented_key(request: Request) -> str | None:
     return api_key or None
 
 
-async def authenticate(request: Request, state: AppState = Depends(app_state)) -> Principal:
+async def authenticate(request: Request, state: State) -> Principal:
     presented = _presented_key(request)
     if presented is None:
         raise APIError(401, "Missing API key. Send 'Authorization: Bearer wk_...'; create a key "
@@ -50,11 +51,17 @@ async def authenticate(request: Request, state: AppState = Depends(app_state)) -
     return principal
 
 
-async def require_admin(principal: Principal = Depends(authenticate)) -> Principal:
+Authenticated = Annotated[Principal, Depends(authenticate)]
+
+
+async def require_admin(principal: Authenticated) -> Principal:
     if principal.role != "admin":
         raise APIError(403, "This route needs an admin key (role=admin).",
                        code="admin_required")
     return principal
+
+
+Admin = Annotated[Principal, Depends(require_admin)]
 
 
 def forget_cached_key(key_id: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 DONE = b"data: [DONE]\n\n"
 SSE_HEADERS = {
@@ -53,6 +53,11 @@ def usage_chunk(*, chunk_id: str, created: int, model: str, object_: str,
             "system_fingerprint": None, "choices": [], "usage": usage}
 
 
-def error_event(message: str, code: str, type_: str = "server_error") -> bytes:
-    """A mid-stream failure. The openai client raises APIError on a chunk with an `error`."""
-    return event({"error": {"message": message, "type": type_, "param": None, "code": code}})
+class ErrorBody(Protocol):
+    def body(self) -> dict[str, Any]: ...
+
+
+def error_event(error: ErrorBody) -> bytes:
+    """A mid-stream failure, in the same shape as a JSON error answer (the openai client
+    raises APIError on a chunk with an `error`)."""
+    return event(error.body())

@@ -1,20 +1,23 @@
-"""Everything a request handler may need, built once per app by the lifespan."""
+"""Everything a request handler may need, built once per app by `warden.api.runtime` and
+never reassigned afterwards. Handlers take it with the `State` dependency."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
-from warden.api.serving import GenerationService
+from warden.api.pipeline.generation import GenerationService
+from warden.api.pipeline.retrieval import RetrievalStage
 from warden.config import WardenConfig
 from warden.engine.base import Engine
 from warden.ratelimit.factory import Limiter
-from warden.safety.switches import Switches
-from warden.safety.trigger_runner import TriggerRunner
+from warden.safety.switches.store import Switches
+from warden.safety.switches.trigger_runner import TriggerRunner
+from warden.safety.tools.service import ToolService
 from warden.store.audit import AuditLog
 from warden.store.db import Database
 from warden.store.incidents import Incidents
@@ -23,10 +26,18 @@ from warden.telemetry.metrics import Metrics
 
 if TYPE_CHECKING:
     from warden.retrieval.service import Retrieval
-    from warden.safety.tools.service import ToolService
 
 
 @dataclass
+class Lifecycle:
+    """The only state that changes after start: when the server began, and whether it is
+    draining (readiness turns 503 so load balancers stop sending traffic)."""
+
+    started_at: float = field(default_factory=time.time)
+    draining: bool = False
+
+
+@dataclass(frozen=True)
 class AppState:
     config: WardenConfig
     config_hash: str
@@ -34,26 +45,26 @@ class AppState:
     keys: KeyStore
     audit: AuditLog
     incidents: Incidents
-    engines: dict[str, Engine]
+    engines: Mapping[str, Engine]
     limiter: Limiter
     metrics: Metrics
     service: GenerationService
     # Kill switches: `switches.is_on("retrieval" | "tools" | "tool:<name>")` is a dict lookup
-    # (no I/O), cheap enough for every request. `triggers.observe(signal, bad)` feeds the
-    # automatic triggers.
+    # (no I/O), cheap enough for every request; the one question every hook asks.
     switches: Switches
     triggers: TriggerRunner
-    started_at: float = field(default_factory=time.time)
-    draining: bool = False
-    # Built when retrieval.enabled; the embedder inside loads on first use (or warms in the
-    # background when a corpus is already active), never blocking start-up.
-    retrieval: Retrieval | None = None
-    # The retrieval kill switch (api/rag.py `switched_on`): None means on.
-    retrieval_switch: Callable[[], Awaitable[bool]] | None = None
-    # Tool governance (registry, execute protocol); built by the lifespan. Its gate's `is_on`
-    # and `observers` are the hooks for the kill switches and the tool_error_rate trigger.
-    tools: ToolService | None = None
+    # Tool governance (registry, execute protocol); always built, empty without `tools:`.
+    tools: ToolService
+    # Both None when retrieval.enabled is false. The embedder inside loads on first use (or
+    # warms in the background when a corpus is already active), never blocking start-up.
+    retrieval: Retrieval | None
+    rag: RetrievalStage | None
+    lifecycle: Lifecycle
 
 
 def app_state(request: Request) -> AppState:
-    return request.app.state.warden
+    state: AppState = request.app.state.warden
+    return state
+
+
+State = Annotated[AppState, Depends(app_state)]

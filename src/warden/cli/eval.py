@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
 from rich.table import Table
 
 from warden.cli.common import console, fail
-from warden.evaluation.ragchecker import METRIC_GROUPS, METRICS, RagCheckerScore, score_queries
-from warden.evaluation.ragchecker_input import CheckingOutputError, load_checking_output
+
+if TYPE_CHECKING:
+    from warden.evaluation.ragchecker import RagCheckerScore
 
 app = typer.Typer(help="Release evaluation: score claim labels against gates.",
                   no_args_is_help=True)
@@ -45,6 +46,8 @@ def _percent(fraction: float | None) -> str:
 
 
 def _summary_table(result: RagCheckerScore) -> Table:
+    from warden.evaluation.ragchecker import METRIC_GROUPS  # numpy: only when scoring
+
     table = Table("group", "metric", "value (0-100)", title="RAGChecker metrics "
                   f"(macro average over {len(result.per_query)} queries)")
     for group, names in METRIC_GROUPS.items():
@@ -54,6 +57,8 @@ def _summary_table(result: RagCheckerScore) -> Table:
 
 
 def _query_table(result: RagCheckerScore) -> Table:
+    from warden.evaluation.ragchecker import METRICS
+
     table = Table("query", *(_SHORT[name] for name in METRICS), title="Per query (x100)",
                   box=box.SIMPLE, pad_edge=False, collapse_padding=True,
                   caption="P precision, R recall, CR claim_recall, CP context_precision, "
@@ -82,6 +87,9 @@ def score(
 
     Exits 2 when the file is unreadable or malformed; the message names the place.
     """
+    from warden.evaluation.ragchecker import score_queries
+    from warden.evaluation.ragchecker_input import CheckingOutputError, load_checking_output
+
     try:
         queries = load_checking_output(ragchecker)
     except CheckingOutputError as exc:

@@ -25,6 +25,7 @@ from warden.cli import (
     serve,
     switch,
 )
+from warden.cli import eval as eval_cmd
 
 app = typer.Typer(
     name="warden",
@@ -65,6 +66,7 @@ app.command("switch")(switch.switch)
 app.add_typer(incidents.app, name="incidents")
 app.command("redteam")(redteam.redteam)
 app.add_typer(drill.app, name="drill")
+app.add_typer(eval_cmd.app, name="eval")
 
 if __name__ == "__main__":
     app()

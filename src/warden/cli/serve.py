@@ -52,5 +52,6 @@ def serve(
         app, host=bind_host, port=bind_port, log_level=cfg.server.log_level,
         timeout_graceful_shutdown=int(cfg.server.drain_timeout_s) or None,
         proxy_headers=False,
+        access_log=False,  # warden.access logs each request, without its query string
     ))
     server.run()

@@ -65,7 +65,7 @@ def switch(
     warden switch retrieval off --reason "poisoned source under review"
     warden switch tools on
     """
-    from warden.safety.switch_names import known_switch_names, unknown_switch_problem
+    from warden.safety.switches.names import known_switch_names, unknown_switch_problem
     from warden.safety.switches.runtime import build_switches
 
     if action is not None and action not in ("on", "off"):

@@ -97,8 +97,8 @@ def logits_view(logits: LogitsLike, n_vocab: int) -> npt.NDArray[np.float32]:
     if view is None:
         if len(_views) >= _MAX_VIEWS:
             _views.clear()
-        view = np.frombuffer((ctypes.c_float * n_vocab).from_address(address),
-                             dtype=np.float32)
+        floats = (ctypes.c_float * n_vocab).from_address(address)
+        view = np.frombuffer(memoryview(floats), dtype=np.float32)
         _views[key] = view
     return view
 

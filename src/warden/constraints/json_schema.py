@@ -18,7 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import llguidance
 
@@ -33,6 +33,9 @@ from warden.constraints.bitmask import BitmaskApplier
 from warden.constraints.limits import SchemaLimits, check_schema
 from warden.constraints.vocab import ModelVocab, load_model_vocab
 
+if TYPE_CHECKING:  # a TypedDict that exists only in llguidance's stub, not at run time
+    from llguidance._lib import JsonCompileOptions
+
 
 @dataclass(frozen=True)
 class JsonFormat:
@@ -44,7 +47,7 @@ class JsonFormat:
     key_separator: str = ": "
     whitespace_flexible: bool = False
 
-    def options(self) -> dict[str, Any]:
+    def options(self) -> JsonCompileOptions:
         return {"item_separator": self.item_separator, "key_separator": self.key_separator,
                 "whitespace_flexible": self.whitespace_flexible,
                 # Never approximate: oneOf that is not provably exclusive is rejected, and
@@ -172,7 +175,7 @@ class ConstraintFactory:
     def _compile(self, canonical: str) -> llguidance.LLMatcher:
         try:
             grammar = llguidance.LLMatcher.grammar_from_json_schema(
-                canonical, overrides=self.json_format.options())  # type: ignore[arg-type]
+                canonical, overrides=self.json_format.options())
         except ValueError as exc:
             raise SchemaRejected(f"json_schema could not be compiled: {exc}") from exc
         matcher = llguidance.LLMatcher(self.vocab.tokenizer, grammar, log_level=0,

@@ -30,6 +30,9 @@ class GenerationRequest:
     messages: tuple[dict[str, Any], ...] | None = None
     tenant: str = "anonymous"
     json_schema: dict[str, Any] | None = None  # decode under this schema (token masks)
+    # False: read no state an earlier request left (the tenant's prefix cache, retrieval's
+    # pointer cache) and leave none behind; evaluation runs ask for it.
+    use_cache: bool = True
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
@@ -115,8 +118,11 @@ class Engine(Protocol):
 
     def metadata(self) -> dict[str, Any]: ...
 
-    async def count_prompt_tokens(self, request: GenerationRequest) -> int:
-        """Tokens the prompt will use; exact where the engine can tokenize, else an estimate."""
+    def count_prompt_tokens(self, request: GenerationRequest) -> int:
+        """Tokens the prompt will use; exact where the engine can tokenize, else an estimate.
+
+        Synchronous and thread-safe: a local tokenizer call or arithmetic, never I/O, so the
+        retrieval budget can call it from a worker thread."""
         ...
 
     def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:

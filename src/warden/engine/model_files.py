@@ -6,6 +6,7 @@ __init__ imports the `llm` CLI framework, which we do not need.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -36,3 +37,12 @@ def resolve_model_path(configured: str | None) -> Path:
     if not path.is_file():
         raise ModelFileMissing(f"models[].path: no GGUF file at {path}")
     return path
+
+
+def file_sha256(path: Path) -> str:
+    """The weights' identity for run manifests: the same name can hold other weights."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

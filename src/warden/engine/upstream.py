@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 _RETRY_BACKOFF_S = 0.2
 _ERROR_BODY_LIMIT = 64 * 1024
 _SNIPPET_CHARS = 300
-_FINISH_REASONS: dict[str, FinishReason] = {r: r for r in ("stop", "length", "content_filter")}
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop", "length": "length", "content_filter": "content_filter"}
 
 
 def _redact(url: str) -> str:
@@ -113,7 +114,7 @@ class UpstreamEngine:
         return {"backend": "upstream", "upstream_base_url": self._public_url,
                 "upstream_model": self._upstream_model}
 
-    async def count_prompt_tokens(self, request: GenerationRequest) -> int:
+    def count_prompt_tokens(self, request: GenerationRequest) -> int:
         """An estimate (about 4 characters a token, plus 4 tokens of framing per message).
 
         We cannot tokenize for a remote model; admission reserves with this number and the
@@ -163,7 +164,7 @@ class UpstreamEngine:
                 # Upstreams that ignore stream_options (llama_cpp.server does): one chunk is
                 # about one token, and the prompt is estimated.
                 source = "estimate"
-                usage = Usage(await self.count_prompt_tokens(request), content_chunks)
+                usage = Usage(self.count_prompt_tokens(request), content_chunks)
             reason: FinishReason = (
                 "cancelled" if cancelled else _FINISH_REASONS.get(finish or "stop", "stop")
             )

@@ -171,7 +171,7 @@ class RedisLimiter:
         if too_large is not None:
             raise too_large
         lease_id = uuid.uuid4().hex
-        args = [
+        args: list[str | int | float] = [
             limits.rpm,
             limits.tpm,
             limits.tokens_per_day,
@@ -200,7 +200,7 @@ class RedisLimiter:
         """
         if actual_tokens < 0:
             raise ValueError(f"actual_tokens must be >= 0, got {actual_tokens}")
-        args = [
+        args: list[str | int | float] = [
             reservation.minute_window,
             reservation.day_window,
             actual_tokens - reservation.tokens,

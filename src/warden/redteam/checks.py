@@ -46,11 +46,11 @@ class Observed:
 
     @property
     def error(self) -> dict[str, Any]:
-        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
-            return self.body["error"]
+        if isinstance(self.body, dict) and isinstance(error := self.body.get("error"), dict):
+            return error
         for event in self.events:  # an error sent inside a stream
-            if isinstance(event, dict) and isinstance(event.get("error"), dict):
-                return event["error"]
+            if isinstance(event, dict) and isinstance(error := event.get("error"), dict):
+                return error
         return {}
 
 

@@ -17,7 +17,7 @@ STATUSES = ("passed", "failed", "known_gap", "skipped")
 
 
 def summary(results: list[CaseResult]) -> dict[str, int]:
-    counts = Counter(r.status for r in results)
+    counts: Counter[str] = Counter(r.status for r in results)
     return {"total": len(results), **{s: counts.get(s, 0) for s in STATUSES}}
 
 

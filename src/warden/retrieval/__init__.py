@@ -5,7 +5,7 @@ The API uses `Retrieval` (service.py) and `build_context` (context.py); both are
 HTTP. See README "Retrieval" for the commands.
 """
 
-from warden.retrieval.config import RetrievalConfig, retrieval_config
+from warden.config.retrieval import RetrievalConfig, retrieval_config
 from warden.retrieval.context import Citation, Context, build_context, context_budget
 
 __all__ = ["Citation", "Context", "RetrievalConfig", "build_context", "context_budget",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from warden.retrieval.config import ChunkingProfile
+from warden.config.retrieval import ChunkingProfile
 from warden.retrieval.normalize import Domain, content_hash, normalize
 from warden.retrieval.tokens import Span, Tokenizer
 

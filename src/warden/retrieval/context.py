@@ -19,12 +19,20 @@ ELLIPSIS = " …"
 
 
 class HitLike(Protocol):
-    chunk_id: str
-    doc_id: str
-    source: str
-    version: int
-    score: float
-    text: str
+    """Read-only, so frozen dataclasses (search.Hit) satisfy it too."""
+
+    @property
+    def chunk_id(self) -> str: ...
+    @property
+    def doc_id(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def text(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -101,8 +109,10 @@ def build_context(hits: Sequence[HitLike], budget: int, count_tokens: CountToken
                                       hit.score))
             continue
         if truncate_last:
-            body = _fit_prefix(hit.text,
-                               lambda t, h=header: count_tokens(render(h + t)) <= budget)
+            def fits(text: str, head: str = header) -> bool:
+                return count_tokens(render(head + text)) <= budget
+
+            body = _fit_prefix(hit.text, fits)
             if body is not None:
                 blocks.append(header + body)
                 citations.append(Citation(n, hit.chunk_id, hit.doc_id, hit.source,

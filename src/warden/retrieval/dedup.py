@@ -40,7 +40,8 @@ def _mix(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
+        mixed: np.ndarray = x ^ (x >> np.uint64(31))
+        return mixed
 
 
 class MinHasher:
@@ -77,7 +78,8 @@ class MinHasher:
         shingles = self.shingles(text)
         with np.errstate(over="ignore"):
             values = _mix(np.outer(self._a, shingles) + self._b[:, None])
-        return values.min(axis=1)
+        minima: np.ndarray = values.min(axis=1)
+        return minima
 
 
 def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:

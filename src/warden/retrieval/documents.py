@@ -177,7 +177,8 @@ def _pdf_document(path: Path) -> Document:
 
         reader = PdfReader(str(path))
         pages = [page.extract_text() or "" for page in reader.pages]
-        title = str((reader.metadata or {}).get("/Title") or "")
+        info = reader.metadata
+        title = str(info.get("/Title") or "") if info is not None else ""
     except (OSError, PyPdfError) as exc:
         raise DocumentError(f"{path}: not a readable PDF ({exc})") from exc
     sections = [s for i, text in enumerate(pages, start=1)

@@ -8,13 +8,13 @@ from typing import Protocol
 import numpy as np
 
 
-class Embedder(Protocol):
+class TextEmbedder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray:
         """(len(texts), 384) float32, unit length."""
         ...
 
 
-def model_name(embedder: Embedder) -> str:
+def model_name(embedder: TextEmbedder) -> str:
     """Embeddings are cached by (model, text): a different model must get a different name."""
     name = getattr(embedder, "name", None)
     if isinstance(name, str) and name:
@@ -25,7 +25,7 @@ def model_name(embedder: Embedder) -> str:
         return "all-MiniLM-L6-v2"
 
 
-def default_embedder() -> Embedder:
+def default_embedder() -> TextEmbedder:
     from warden.embeddings import get_embedder
 
     try:  # the model loader's own progress bar would garble ours (and server logs)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from warden.retrieval.config import RetrievalConfig
+from warden.config.retrieval import RetrievalConfig
 from warden.retrieval.lexical import LexicalIndex, make_lexical
 from warden.retrieval.normalize import text_hash
 from warden.retrieval.store import ChunkStore, Placement

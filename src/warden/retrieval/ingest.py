@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from warden.config.retrieval import RetrievalConfig
 from warden.retrieval.chunking import ChunkDraft, chunk_document, context_prefix, embedding_text
-from warden.retrieval.config import RetrievalConfig
 from warden.retrieval.dedup import deduplicate
 from warden.retrieval.documents import Document, discover, read_documents
-from warden.retrieval.embedder import Embedder, model_name
+from warden.retrieval.embedder import TextEmbedder, model_name
 from warden.retrieval.index import IndexManager
 from warden.retrieval.merkle import merkle_root
 from warden.retrieval.poison import screen_from_specs
@@ -112,7 +112,7 @@ def _prepare(paths: Sequence[Path], config: RetrievalConfig, progress: ProgressS
 
 
 def ingest(db: Database, paths: Sequence[Path], *, corpus: str, config: RetrievalConfig,
-           embedder: Embedder, activate: bool | None = None, actor: str = "cli",
+           embedder: TextEmbedder, activate: bool | None = None, actor: str = "cli",
            progress: ProgressSink | None = None, description: str | None = None,
            indexes: IndexManager | None = None) -> IngestReport:
     if not CORPUS_NAME.fullmatch(corpus):

@@ -170,7 +170,7 @@ class TantivyIndex:
         self._open(target)
 
 
-LEXICAL_ENGINES: dict[str, type] = {"bm25s": Bm25sIndex, "tantivy": TantivyIndex}
+LEXICAL_ENGINES: dict[str, type[LexicalIndex]] = {"bm25s": Bm25sIndex, "tantivy": TantivyIndex}
 
 
 def make_lexical(engine: str = "bm25s") -> LexicalIndex:

@@ -93,7 +93,8 @@ def load_detector(spec: str) -> IsPoisoned:
         raise ValueError(f"poison detector '{spec}' cannot be loaded: {exc}") from exc
     if not callable(detector):
         raise ValueError(f"poison detector '{spec}' is not callable")
-    return detector
+    loaded: IsPoisoned = detector  # callable; taking a str and answering a bool is its contract
+    return loaded
 
 
 def screen_from_specs(specs: Sequence[str]) -> PoisonScreen:

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from warden.retrieval.config import RetrievalConfig
-from warden.retrieval.embedder import Embedder, default_embedder
+from warden.config.retrieval import RetrievalConfig
+from warden.retrieval.embedder import TextEmbedder, default_embedder
 from warden.retrieval.filters import Filters, matches
 from warden.retrieval.fusion import cap_per_document, weighted_rrf
 from warden.retrieval.index import IndexManager, VersionIndex
@@ -61,12 +61,27 @@ class SearchResult:
     hits: list[Hit]
     timings_ms: dict[str, float]
     as_of: datetime | None = None
+    # What the evaluation needs to see past the top k: every fused candidate before filters
+    # and the per-document cap (oracle_retrieval_hit_prefilter), and how many candidates the
+    # cap and the filters set aside (no silent clamps).
+    candidates: tuple[tuple[str, str], ...] = ()   # (chunk_id, doc_id), fused order
+    cap_dropped: int = 0
+    filtered_out: int = 0
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    selected: list[tuple[int, float]]
+    ranks: dict[int, tuple[Any, Any, Any]]
+    fused: list[tuple[int, float]]
+    cap_dropped: int
+    filtered_out: int
 
 
 class Searcher:
     def __init__(self, db: Database, config: RetrievalConfig, *,
-                 embedder: Embedder | None = None,
-                 embedder_factory: Callable[[], Embedder] = default_embedder,
+                 embedder: TextEmbedder | None = None,
+                 embedder_factory: Callable[[], TextEmbedder] = default_embedder,
                  indexes: IndexManager | None = None) -> None:
         self.config = config
         self.chunks = ChunkStore(db)
@@ -78,7 +93,7 @@ class Searcher:
         self._embedder_lock = threading.Lock()
 
     @property
-    def embedder(self) -> Embedder:
+    def embedder(self) -> TextEmbedder:
         if self._embedder is None:  # loading torch takes seconds: only when a query needs it
             with self._embedder_lock:  # two first queries must not load it twice
                 if self._embedder is None:
@@ -86,7 +101,9 @@ class Searcher:
         return self._embedder
 
     def resolve(self, corpus: str, *, as_of: datetime | None = None,
-                version: int | None = None) -> int:
+                version: int | None = None, fresh: bool = False) -> int:
+        """The version to search. `fresh` reads the active pointer from the store, past the
+        per-replica pointer cache (evaluation runs ask for no caches)."""
         if version is not None:
             info = self.versions.require_ready(version)
             if info.corpus != corpus:
@@ -99,7 +116,7 @@ class Searcher:
                 raise VersionError(f"corpus '{corpus}' had no active version at "
                                    f"{as_of.isoformat()}")
             return found
-        active = self.pointer.get(corpus)
+        active = self.pointer.store.active(corpus) if fresh else self.pointer.get(corpus)
         if active is None:
             raise VersionError(f"corpus '{corpus}' has no active version; ingest with "
                                "`warden index ingest` or `warden index activate`")
@@ -107,12 +124,12 @@ class Searcher:
 
     def search(self, query: str, *, corpus: str | None = None, k: int | None = None,
                as_of: datetime | None = None, version: int | None = None,
-               filters: Filters | None = None, query_vector: np.ndarray | None = None
-               ) -> SearchResult:
+               filters: Filters | None = None, query_vector: np.ndarray | None = None,
+               fresh: bool = False) -> SearchResult:
         started = time.perf_counter()
         corpus = corpus or self.config.default_corpus
         k = k or self.config.default_k
-        version_id = self.resolve(corpus, as_of=as_of, version=version)
+        version_id = self.resolve(corpus, as_of=as_of, version=version, fresh=fresh)
         index = self.indexes.load(version_id)
         timings: dict[str, float] = {}
         fusion = self.config.fusion
@@ -124,8 +141,9 @@ class Searcher:
         pool = max(fusion.candidates, k)
         deepest = max(pool, MAX_POOL)
         while True:
-            selected, ranks = self._rank(index, query, query_vector, pool=pool, k=k,
-                                         filters=filters, timings=timings)
+            ranked = self._rank(index, query, query_vector, pool=pool, k=k, filters=filters,
+                                timings=timings)
+            selected, ranks = ranked.selected, ranked.ranks
             if len(selected) >= k or pool >= min(len(index.rows), deepest):
                 break
             pool *= 4  # filters or the cap threw candidates away: look deeper
@@ -138,12 +156,16 @@ class Searcher:
                             corpus, version_id, round(score, 8), texts[row.chunk_hash],
                             row.meta, lexical_rank, vector_rank, vector_score))
         timings["total"] = (time.perf_counter() - started) * 1000
+        candidates = tuple((index.rows[r].chunk_hash, index.rows[r].doc_id)
+                           for r, _ in ranked.fused)
         return SearchResult(corpus, version_id, query_hash(query), hits,
-                            {name: round(ms, 3) for name, ms in timings.items()}, as_of)
+                            {name: round(ms, 3) for name, ms in timings.items()}, as_of,
+                            candidates=candidates, cap_dropped=ranked.cap_dropped,
+                            filtered_out=ranked.filtered_out)
 
     def _rank(self, index: VersionIndex, query: str, query_vector: np.ndarray | None, *,
               pool: int, k: int, filters: Filters | None, timings: dict[str, float]
-              ) -> tuple[list[tuple[int, float]], dict[int, tuple[Any, Any, Any]]]:
+              ) -> _Ranked:
         fusion = self.config.fusion
         lexical_rows: list[int] = []
         vector_rows: list[int] = []
@@ -162,11 +184,17 @@ class Searcher:
                               (fusion.vector_weight, vector_rows)], fusion.rrf_k)
         lexical_rank = {r: i for i, r in enumerate(lexical_rows, start=1)}
         vector_rank = {r: i for i, r in enumerate(vector_rows, start=1)}
-        allowed = (item for item in fused
+        allowed = [item for item in fused
                    if matches(filters, source=index.rows[item[0]].source,
-                              doc_id=index.rows[item[0]].doc_id, meta=index.rows[item[0]].meta))
+                              doc_id=index.rows[item[0]].doc_id, meta=index.rows[item[0]].meta)]
         capped = cap_per_document(allowed, lambda item: index.rows[item[0]].doc_id,
                                   fusion.per_doc_cap, limit=k)
         ranks = {r: (lexical_rank.get(r), vector_rank.get(r), vector_scores.get(r))
                  for r, _ in capped}
-        return capped, ranks
+        # Candidates the cap passed over on the way to the k kept (those ranked above the last
+        # kept one, or all of them when fewer than k were kept).
+        kept = {r for r, _ in capped}
+        reach = len(allowed) if len(capped) < k else \
+            next(i for i, (r, _) in enumerate(allowed) if r == capped[-1][0]) + 1
+        cap_dropped = sum(1 for r, _ in allowed[:reach] if r not in kept)
+        return _Ranked(capped, ranks, fused, cap_dropped, len(fused) - len(allowed))

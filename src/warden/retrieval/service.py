@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from warden.config.retrieval import RetrievalConfig
 from warden.retrieval.audit import record_flip, record_ingest, record_retrieval
-from warden.retrieval.config import RetrievalConfig
 from warden.retrieval.context import Context, CountTokens, build_context
-from warden.retrieval.embedder import Embedder, default_embedder
+from warden.retrieval.embedder import TextEmbedder, default_embedder
 from warden.retrieval.filters import Filters
 from warden.retrieval.health import HealthReport, check_prefix_leakage
 from warden.retrieval.ingest import IngestReport, ProgressSink, ingest
@@ -26,7 +26,7 @@ from warden.store.db import Database
 
 class Retrieval:
     def __init__(self, db: Database, config: RetrievalConfig, *,
-                 embedder: Embedder | None = None, audit: AuditLog | None = None) -> None:
+                 embedder: TextEmbedder | None = None, audit: AuditLog | None = None) -> None:
         self.db = db
         self.config = config
         self.audit = audit
@@ -35,7 +35,7 @@ class Retrieval:
         self.indexes = self.searcher.indexes
 
     @property
-    def embedder(self) -> Embedder:
+    def embedder(self) -> TextEmbedder:
         return self.searcher.embedder
 
     def ingest(self, paths: Sequence[Path], *, corpus: str | None = None,
@@ -75,21 +75,22 @@ class Retrieval:
 
     def search(self, query: str, *, corpus: str | None = None, k: int | None = None,
                as_of: datetime | None = None, version: int | None = None,
-               filters: Filters | None = None) -> SearchResult:
+               filters: Filters | None = None, fresh: bool = False) -> SearchResult:
         return self.searcher.search(query, corpus=corpus, k=k, as_of=as_of, version=version,
-                                    filters=filters)
+                                    filters=filters, fresh=fresh)
 
     def retrieve(self, query: str, *, budget: int, count_tokens: CountTokens,
                  actor: str, request_id: str | None = None, corpus: str | None = None,
                  k: int | None = None, as_of: datetime | None = None,
                  filters: Filters | None = None,
-                 screen: Callable[[Sequence[Hit]], Sequence[Hit]] | None = None
-                 ) -> tuple[SearchResult, Context]:
+                 screen: Callable[[Sequence[Hit]], Sequence[Hit]] | None = None,
+                 fresh: bool = False) -> tuple[SearchResult, Context]:
         """Search, build the budgeted reader context, and audit the decision.
 
         `screen` (the API's chunk guard) sees the hits before the context is built; it may
         drop hits or return them with redacted text. The audit records what was retrieved."""
-        result = self.search(query, corpus=corpus, k=k, as_of=as_of, filters=filters)
+        result = self.search(query, corpus=corpus, k=k, as_of=as_of, filters=filters,
+                             fresh=fresh)
         hits = screen(result.hits) if screen is not None else result.hits
         context = build_context(hits, budget, count_tokens,
                                 truncate_last=self.config.context.truncate_last)

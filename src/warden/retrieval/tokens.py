@@ -53,7 +53,7 @@ class WordPieceTokenizer:
 
     def spans(self, text: str) -> list[Span]:
         encoding = self._tok.encode(text, add_special_tokens=False)
-        return [tuple(o) for o in encoding.offsets]  # type: ignore[misc]
+        return [(start, end) for start, end in encoding.offsets]
 
     def count(self, text: str) -> int:
         return len(self._tok.encode(text, add_special_tokens=False).ids)

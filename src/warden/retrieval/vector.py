@@ -10,12 +10,13 @@ exact search serves small corpora, where brute force is both fast and perfect.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from warden.retrieval.config import VectorConfig
+from warden.config.retrieval import VectorConfig
 
 
 class VectorIndex(Protocol):
@@ -203,15 +204,19 @@ class FaissIndex:
         return [self._FILE]
 
     def load(self, directory: Path, count: int, dim: int) -> None:
-        self._index = self._faiss.read_index(str(directory / self._FILE))
+        index = self._faiss.read_index(str(directory / self._FILE))
+        if not isinstance(index, self._faiss.IndexHNSWFlat):
+            raise ValueError(f"faiss index is a {type(index).__name__}, want IndexHNSWFlat")
+        self._index = index
         self._index.hnsw.efSearch = self._config.expansion_search
         if self._index.ntotal != count or self._index.d != dim:
             raise ValueError(f"faiss index holds {self._index.ntotal}x{self._index.d}, "
                              f"want {count}x{dim}")
 
 
-ENGINES: dict[str, type] = {"exact": ExactIndex, "usearch": UsearchIndex,
-                            "hnswlib": HnswlibIndex, "faiss": FaissIndex}
+# Constructors differ: exact takes nothing (make_index builds it), the rest (config, dim).
+ENGINES: dict[str, Callable[..., VectorIndex]] = {
+    "exact": ExactIndex, "usearch": UsearchIndex, "hnswlib": HnswlibIndex, "faiss": FaissIndex}
 
 
 def engine_for(count: int, config: VectorConfig) -> str:

@@ -7,6 +7,7 @@ reads only the pointer, so activate and rollback are a single-row update.
 
 from __future__ import annotations
 
+import builtins
 import threading
 import time
 import uuid
@@ -186,7 +187,8 @@ class VersionStore:
         with self.db.session() as session:
             return {p.corpus: p.version_id for p in session.scalars(select(RetrievalPointer))}
 
-    def history(self, corpus: str) -> list[RetrievalPointerEvent]:
+    # builtins.list: inside this class, plain `list` names the method above.
+    def history(self, corpus: str) -> builtins.list[RetrievalPointerEvent]:
         with self.db.session() as session:
             return list(session.scalars(
                 select(RetrievalPointerEvent).where(RetrievalPointerEvent.corpus == corpus)
@@ -259,3 +261,14 @@ class PointerCache:
         with self._lock:
             self._cache[corpus] = (now, version)
         return version
+
+
+def ready_versions(db: Database) -> Callable[[], list[tuple[datetime, int]]]:
+    """(created_at, quarantined_count) of every ready index version in the store: the
+    poisoned-chunks trigger's signal (warden.safety.switches.trigger_runner)."""
+    store = VersionStore(db)
+
+    def read() -> list[tuple[datetime, int]]:
+        return [(v.created_at, v.quarantined_count) for v in store.list() if v.state == READY]
+
+    return read

@@ -56,11 +56,11 @@ def build_nlp_engine() -> Any:
     """A Presidio `SpacyNlpEngine` around the packaged pipeline (no download attempt)."""
     from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 
-    class PackagedSpacyNlpEngine(SpacyNlpEngine):  # type: ignore[misc]
+    class PackagedSpacyNlpEngine(SpacyNlpEngine):
         """`load()` takes the already-loaded packaged pipeline instead of `spacy.load(name)`."""
 
         def load(self) -> None:
-            self.nlp = {"en": load_spacy_ner()}
+            self.nlp = {"en": load_spacy_ner()}  # type: ignore[assignment]  # presidio types it None
 
     # ORG and GPE are kept because spaCy-sm often files unfamiliar personal names there
     # ("Thanks Akosua!" -> ORG); the detector promotes them only after a name cue.

@@ -13,18 +13,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from warden.safety.findings import (
+from warden.safety.policy import (
     ACTIONS,
     Action,
     Category,
     Finding,
     Policy,
-    Redactor,
     Verdict,
     decide,
-    mask,
     strongest,
 )
+from warden.safety.redaction import Redactor, mask
 
 ROLE_CATEGORIES: Mapping[str, frozenset[Category]] = {
     "user": frozenset({"pii", "toxicity", "crisis", "injection"}),

@@ -20,7 +20,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from warden.safety.findings import Finding, Redactor, Verdict
+from warden.safety.policy import Finding, Verdict
+from warden.safety.redaction import Redactor
 
 _BOUNDARY = re.compile(r"[.!?;:](?=\s)|\n")
 

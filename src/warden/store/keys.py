@@ -127,4 +127,6 @@ class KeyStore:
         info = _info(row)
         if info.status != "active":
             return None
-        return Principal(key_id=row.id, name=row.name, role=row.role, tier=row.tier)  # type: ignore[arg-type]
+        # The column is a plain string; anything but "admin" gets no admin rights.
+        role: Role = "admin" if row.role == "admin" else "user"
+        return Principal(key_id=row.id, name=row.name, role=role, tier=row.tier)

@@ -1,12 +1,21 @@
-"""ASGI middleware that counts and times every HTTP request by route template."""
+"""ASGI middleware that counts and times every HTTP request by route template, and writes
+its one access-log line.
+
+The access line holds the path without its query string: a query can carry a secret
+(`?api_key=wk_...` is refused, but it was sent) or personal data, and no log line may hold
+either (uvicorn's own access log is off). The key is named by its public id only.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from warden.telemetry.metrics import Metrics
+
+access_log = logging.getLogger("warden.access")
 
 
 class HttpMetricsMiddleware:
@@ -37,3 +46,7 @@ class HttpMetricsMiddleware:
             elapsed = time.perf_counter() - started
             self.metrics.requests.labels(path, scope["method"], str(status), model).inc()
             self.metrics.request_seconds.labels(path, str(status), model).observe(elapsed)
+            state = scope.get("state", {})
+            access_log.info("%s %s %d %.1fms rid=%s key=%s", scope["method"], scope["path"],
+                            status, elapsed * 1000, state.get("request_id", "-"),
+                            getattr(state.get("principal"), "key_id", "-"))

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from warden.retrieval.config import ChunkingConfig, RetrievalConfig
+from warden.config.retrieval import ChunkingConfig, RetrievalConfig
 from warden.retrieval.service import Retrieval
 from warden.store.audit import AuditLog
-from warden.store.db import Database, open_database
+from warden.store.db import Database
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "retrieval"
 
@@ -39,13 +38,6 @@ class FakeEmbedder:
                 out[i, bucket] += 1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1.0, norms)
-
-
-@pytest.fixture()
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path}/warden.db")
-    yield database
-    database.dispose()
 
 
 @pytest.fixture()

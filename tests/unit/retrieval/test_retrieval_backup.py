@@ -10,9 +10,7 @@ from typing import Any
 import pytest
 from conftest import DATA, FakeEmbedder
 
-from warden.config import canonical_json, config_hash, load_config
-from warden.retrieval import backup as backup_module
-from warden.retrieval.backup import (
+from warden.backup.archive import (
     MANIFEST,
     MANIFEST_SUM,
     BackupError,
@@ -20,10 +18,11 @@ from warden.retrieval.backup import (
     create_backup,
     list_backups,
 )
-from warden.retrieval.config import RetrievalConfig
-from warden.retrieval.restore import restore_backup, verify_backup
+from warden.backup.restore import restore_backup, verify_backup
+from warden.config import canonical_json, config_hash, load_config
+from warden.config.retrieval import RetrievalConfig
 from warden.retrieval.service import Retrieval
-from warden.safety.switches import Switches
+from warden.safety.switches.store import Switches
 from warden.store.db import Database, open_database
 from warden.store.keys import KeyStore
 
@@ -163,13 +162,13 @@ def test_other_modules_state_rides_along_through_a_section(
         populated: tuple[Retrieval, str], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     restored: list[Any] = []
-    monkeypatch.setattr(backup_module, "_SECTIONS", {})
-    backup_module.register_section(BackupSection(
-        "switches", dump=lambda db: {"retrieval": "off"},
-        restore=lambda db, state: restored.append(state)))
-    import warden.retrieval.restore as restore_module
+    import warden.backup.archive as archive_module
+    import warden.backup.restore as restore_module
 
-    monkeypatch.setattr(restore_module, "_SECTIONS", backup_module._SECTIONS)
+    sections = (BackupSection("switches", dump=lambda db: {"retrieval": "off"},
+                              restore=lambda db, state: restored.append(state)),)
+    monkeypatch.setattr(archive_module, "SECTIONS", sections)
+    monkeypatch.setattr(restore_module, "SECTIONS", sections)
     source, _ = populated
     directory, manifest = _backup(source)
     assert manifest["sections"] == {"switches": "included"}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import DATA
 
-from warden.retrieval.config import ChunkingConfig
+from warden.config.retrieval import ChunkingConfig
 from warden.retrieval.documents import DocumentError, discover, read_documents
 
 CODE = tuple(ChunkingConfig().code_extensions)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from itertools import pairwise
 
+from warden.config.retrieval import ChunkingConfig, ChunkingProfile
 from warden.retrieval.chunking import (
     Section,
     chunk_document,
@@ -12,7 +13,6 @@ from warden.retrieval.chunking import (
     embedding_text,
     split_section,
 )
-from warden.retrieval.config import ChunkingConfig, ChunkingProfile
 from warden.retrieval.normalize import content_hash, normalize
 from warden.retrieval.tokens import RegexTokenizer
 

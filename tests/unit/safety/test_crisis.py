@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from safety_data import labelled, rates
 
-from warden.safety.detectors.crisis import CrisisDetector, CrisisResponse
+from warden.config.crisis import CrisisResponse
+from warden.safety.detectors.crisis import CrisisDetector
 
 
 @pytest.fixture(scope="module")

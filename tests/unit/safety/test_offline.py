@@ -34,7 +34,7 @@ CHILD = textwrap.dedent("""
     socket.getaddrinfo = refuse("getaddrinfo")
 
     from warden.safety.pipeline import GuardPipeline
-    from warden.safety.findings import Policy
+    from warden.safety.policy import Policy
 
     pipeline = GuardPipeline(policy=Policy(ner=True))
     pipeline.warm_up()

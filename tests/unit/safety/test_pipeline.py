@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from warden.safety.findings import Finding, Policy
 from warden.safety.pipeline import Detector, GuardPipeline
+from warden.safety.policy import Finding, Policy
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from warden.safety.findings import DEFAULT_ACTIONS, Finding, Policy, Verdict, decide
+from warden.safety.policy import DEFAULT_ACTIONS, Finding, Policy, Verdict, decide
 
 
 def f(category: str, label: str = "X") -> Finding:

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from warden.safety.detectors.pii import PiiPatternDetector
-from warden.safety.findings import Finding, Redactor, mask, redact, resolve_overlaps
 from warden.safety.pipeline import GuardPipeline
+from warden.safety.policy import Finding
+from warden.safety.redaction import Redactor, mask, redact, resolve_overlaps
 
 EMAIL = "jane.roe@gmail.com"
 PHONE = "(415) 555-0132"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from warden.safety.switches import ReasonRequired, Switches, UnknownSwitch
+from warden.safety.switches.store import ReasonRequired, Switches, UnknownSwitch
 from warden.store.audit import AuditLog
 from warden.store.db import Database
 

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from warden.safety.switch_config import SwitchesConfig, TriggerConfig
-from warden.safety.switches import Switches
-from warden.safety.trigger_runner import TriggerRunner, ready_versions
-from warden.safety.triggers import RateWindow, crosses, measure_poisoned, measure_rate
+from warden.config.switches import SwitchesConfig, TriggerConfig
+from warden.retrieval.versions import ready_versions
+from warden.safety.switches.store import Switches
+from warden.safety.switches.trigger_runner import TriggerRunner
+from warden.safety.switches.triggers import RateWindow, crosses, measure_poisoned, measure_rate
 from warden.store.audit import AuditLog
 from warden.store.db import Database
 

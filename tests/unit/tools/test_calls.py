@@ -6,6 +6,7 @@ import json
 
 from tests.support.tool_registry import builtin_tools
 
+from warden.config.tools import ToolConfig
 from warden.constraints.limits import check_schema
 from warden.safety.tools.calls import (
     decode_schema,
@@ -15,7 +16,6 @@ from warden.safety.tools.calls import (
     tool_call,
     tool_call_delta,
 )
-from warden.safety.tools.config import ToolConfig
 from warden.safety.tools.prompt import render_turns, tools_system_text, with_system_text
 from warden.safety.tools.registry import ToolRegistry
 from warden.safety.tools.validation import CallValidator

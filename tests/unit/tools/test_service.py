@@ -17,13 +17,14 @@ from prometheus_client import CollectorRegistry
 from tests.support.procs import free_port
 from tests.support.tool_registry import builtin_tools
 
+from warden.config.tools import ToolConfig
 from warden.safety.tools.builtin import NOTES_FILE
-from warden.safety.tools.config import ToolConfig
 from warden.safety.tools.errors import ToolProblem
 from warden.safety.tools.factory import build_tool_service
+from warden.safety.tools.gate import ToolGate
 from warden.safety.tools.service import Caller, ExecuteCall, ToolService
 from warden.store.audit import AuditLog
-from warden.store.db import Database, open_database
+from warden.store.db import Database
 
 NOTE = {"title": "Deploy", "text": "Rolled out v2 to jane.doe@example.com's team"}
 
@@ -69,17 +70,11 @@ def http_tool(name: str, url: str, timeout_s: float = 5.0) -> dict[str, Any]:
             "executor": {"http": {"url": url, "timeout_s": timeout_s}}}
 
 
-@pytest.fixture()
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path}/warden.db")
-    yield database
-    database.dispose()
-
-
-def make_service(db: Database, data_dir: Path, extra: list[dict[str, Any]] = ()) -> ToolService:
+def make_service(db: Database, data_dir: Path, extra: list[dict[str, Any]] = (),
+                 gate: ToolGate | None = None) -> ToolService:
     tools = [ToolConfig.model_validate(t) for t in [*builtin_tools(), *extra]]
     return build_tool_service(tools, db=db, audit=AuditLog(db), registry=CollectorRegistry(),
-                              data_dir=data_dir, environ={})
+                              data_dir=data_dir, gate=gate, environ={})
 
 
 def run(coro: Any) -> Any:
@@ -182,11 +177,10 @@ def test_tier_and_registry(db: Database, data_dir: Path) -> None:
 
 
 def test_kill_switch_and_observers(db: Database, data_dir: Path) -> None:
-    service = make_service(db, data_dir)
     off = {"tool:calculator"}
-    service.gate.is_on = lambda switch: switch not in off
     seen: list[bool] = []
-    service.gate.observers.append(seen.append)
+    service = make_service(db, data_dir, gate=ToolGate(is_on=lambda switch: switch not in off,
+                                                       observers=[seen.append]))
     refused = problem(service.execute(ExecuteCall("calculator", {"expression": "1"}), caller()))
     assert refused.status == 503 and refused.code == "tool_switched_off"
     assert "tool:calculator" in refused.message and "warden switch tool:calculator on" in \
@@ -203,13 +197,13 @@ def test_kill_switch_and_observers(db: Database, data_dir: Path) -> None:
 
 
 def test_http_executor(db: Database, data_dir: Path, http_tool_url: str) -> None:
+    seen: list[bool] = []
     service = make_service(db, data_dir, [
         http_tool("echo", f"{http_tool_url}/echo"), http_tool("fail", f"{http_tool_url}/fail"),
         http_tool("slow", f"{http_tool_url}/slow", timeout_s=0.2),
         http_tool("garbled", f"{http_tool_url}/garbled"),
-        http_tool("down", f"http://127.0.0.1:{free_port()}/x")])
-    seen: list[bool] = []
-    service.gate.observers.append(seen.append)
+        http_tool("down", f"http://127.0.0.1:{free_port()}/x")],
+        gate=ToolGate(observers=[seen.append]))
 
     async def scenario() -> None:
         out = await service.execute(ExecuteCall("echo", {"q": "hi"}), caller())

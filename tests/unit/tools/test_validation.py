@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from warden.constraints.tool_schema import call_envelope
 from warden.safety.tools.builtin import BUILTIN_PARAMETERS
-from warden.safety.tools.validation import CallValidator, call_envelope
+from warden.safety.tools.validation import CallValidator
 
 NOTES = CallValidator(BUILTIN_PARAMETERS["notes_append"])
 

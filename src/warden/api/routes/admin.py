@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from warden.api.auth import forget_cached_key, require_admin
+from warden.api.auth import Admin, forget_cached_key, require_admin
 from warden.api.errors import APIError
-from warden.api.state import AppState, app_state
+from warden.api.state import State
 from warden.store.incidents import IncidentNotFound, IncidentView
-from warden.store.keys import KeyInfo, KeyNotFound, Principal
+from warden.store.keys import KeyInfo, KeyNotFound
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -34,14 +34,14 @@ def key_view(info: KeyInfo) -> dict[str, Any]:
 
 
 @router.get("/keys")
-async def list_keys(state: AppState = Depends(app_state)) -> dict[str, Any]:
+async def list_keys(state: State) -> dict[str, Any]:
     keys = await run_in_threadpool(state.keys.list)
     return {"object": "list", "data": [key_view(k) for k in keys]}
 
 
 @router.post("/keys", status_code=201)
-async def create_key(body: CreateKey, admin: Principal = Depends(require_admin),
-                     state: AppState = Depends(app_state)) -> dict[str, Any]:
+async def create_key(body: CreateKey, admin: Admin,
+                     state: State) -> dict[str, Any]:
     tier = body.tier or state.config.auth.default_tier
     if tier not in state.config.tiers:
         raise APIError(400, f"Unknown tier '{tier}'. Configured tiers: "
@@ -56,8 +56,8 @@ async def create_key(body: CreateKey, admin: Principal = Depends(require_admin),
 
 
 @router.post("/keys/{key_id}/revoke")
-async def revoke_key(key_id: str, admin: Principal = Depends(require_admin),
-                     state: AppState = Depends(app_state)) -> dict[str, Any]:
+async def revoke_key(key_id: str, admin: Admin,
+                     state: State) -> dict[str, Any]:
     try:
         info = await run_in_threadpool(state.keys.revoke, key_id)
     except KeyNotFound as exc:
@@ -69,7 +69,7 @@ async def revoke_key(key_id: str, admin: Principal = Depends(require_admin),
 
 
 @router.get("/audit/verify")
-async def verify_audit(state: AppState = Depends(app_state)) -> dict[str, Any]:
+async def verify_audit(state: State) -> dict[str, Any]:
     checked, problem = await run_in_threadpool(state.audit.verify)
     return {"records": checked, "intact": problem is None,
             "first_problem": None if problem is None else
@@ -86,14 +86,13 @@ class ResolveIncident(BaseModel):
 
 
 @router.get("/incidents")
-async def list_incidents(status: str | None = None, state: AppState = Depends(app_state)
-                         ) -> dict[str, Any]:
+async def list_incidents(state: State, status: str | None = None) -> dict[str, Any]:
     found = await run_in_threadpool(state.incidents.list, status)
     return {"object": "list", "data": [incident_view(i) for i in found]}
 
 
 @router.get("/incidents/{incident_id}")
-async def show_incident(incident_id: str, state: AppState = Depends(app_state)
+async def show_incident(incident_id: str, state: State
                         ) -> dict[str, Any]:
     try:
         return incident_view(await run_in_threadpool(state.incidents.get, incident_id))
@@ -104,8 +103,8 @@ async def show_incident(incident_id: str, state: AppState = Depends(app_state)
 
 @router.post("/incidents/{incident_id}/resolve")
 async def resolve_incident(incident_id: str, body: ResolveIncident,
-                           admin: Principal = Depends(require_admin),
-                           state: AppState = Depends(app_state)) -> dict[str, Any]:
+                           admin: Admin,
+                           state: State) -> dict[str, Any]:
     try:
         view = await run_in_threadpool(state.incidents.resolve, incident_id, admin.key_id,
                                        body.note)

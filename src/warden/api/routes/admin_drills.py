@@ -14,9 +14,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from warden.api.auth import require_admin
-from warden.api.state import AppState, app_state
-from warden.store.keys import Principal
+from warden.api.auth import Admin, require_admin
+from warden.api.state import State
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -30,6 +29,13 @@ class DrillCheck(BaseModel):
     detail: str = Field("", max_length=300)
 
 
+class DrillTargetVerdict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    verdict: Literal["passed", "failed", "unverifiable"]
+    reason: str = Field("", max_length=300)
+
+
 class DrillRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: str = Field(..., pattern=r"^[a-z][a-z_]{0,39}$", description="e.g. kill_switch; "
@@ -38,11 +44,13 @@ class DrillRecord(BaseModel):
     started_at: datetime
     finished_at: datetime
     checks: list[DrillCheck] = Field(..., min_length=1, max_length=500)
+    switches: list[DrillTargetVerdict] = Field(default_factory=list, max_length=200,
+                                               description="The verdict per drilled target.")
 
 
 @router.post("/drills", status_code=201)
-async def record_drill(body: DrillRecord, admin: Principal = Depends(require_admin),
-                       state: AppState = Depends(app_state)) -> dict[str, Any]:
+async def record_drill(body: DrillRecord, admin: Admin,
+                       state: State) -> dict[str, Any]:
     kind = f"drill.{body.kind}"
     payload = body.model_dump(mode="json", exclude={"kind"})
     seq = await run_in_threadpool(state.audit.append, kind, admin.key_id, payload)

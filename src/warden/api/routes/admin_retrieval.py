@@ -12,12 +12,11 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from warden.api.auth import require_admin
+from warden.api.auth import Admin, require_admin
 from warden.api.errors import APIError
-from warden.api.state import AppState, app_state
+from warden.api.state import AppState, State
 from warden.retrieval.service import Retrieval
 from warden.retrieval.versions import Flip, VersionError, VersionInfo
-from warden.store.keys import Principal
 
 router = APIRouter(prefix="/admin/retrieval", tags=["admin"],
                    dependencies=[Depends(require_admin)])
@@ -56,8 +55,9 @@ def flip_view(flip: Flip) -> dict[str, Any]:
 
 
 @router.get("/versions")
-async def list_versions(corpus: str | None = Query(None, pattern=CORPUS_PATTERN),
-                        state: AppState = Depends(app_state)) -> dict[str, Any]:
+async def list_versions(state: State,
+                        corpus: str | None = Query(None, pattern=CORPUS_PATTERN)
+                        ) -> dict[str, Any]:
     retrieval = _retrieval(state)
     versions = await run_in_threadpool(retrieval.list_versions, corpus)
     active = await run_in_threadpool(retrieval.versions.pointers)
@@ -72,8 +72,8 @@ async def list_versions(corpus: str | None = Query(None, pattern=CORPUS_PATTERN)
 
 
 @router.post("/versions/{version_id}/activate")
-async def activate(version_id: int, admin: Principal = Depends(require_admin),
-                   state: AppState = Depends(app_state)) -> dict[str, Any]:
+async def activate(version_id: int, admin: Admin,
+                   state: State) -> dict[str, Any]:
     retrieval = _retrieval(state)
     try:
         flip = await run_in_threadpool(retrieval.activate, version_id, admin.key_id)
@@ -90,8 +90,8 @@ async def activate(version_id: int, admin: Principal = Depends(require_admin),
 
 
 @router.post("/rollback")
-async def rollback(body: RollbackBody | None = None, admin: Principal = Depends(require_admin),
-                   state: AppState = Depends(app_state)) -> dict[str, Any]:
+async def rollback(admin: Admin, state: State, body: RollbackBody | None = None
+                   ) -> dict[str, Any]:
     retrieval = _retrieval(state)
     corpus = (body.corpus if body else None) or retrieval.config.default_corpus
     try:
@@ -109,8 +109,8 @@ async def rollback(body: RollbackBody | None = None, admin: Principal = Depends(
 
 
 @router.get("/health")
-async def health(corpus: str | None = Query(None, pattern=CORPUS_PATTERN),
-                 state: AppState = Depends(app_state)) -> dict[str, Any]:
+async def health(state: State, corpus: str | None = Query(None, pattern=CORPUS_PATTERN)
+                 ) -> dict[str, Any]:
     """The prefix-leakage check on the active version: BM25 and the reader see only chunk
     text, stored text matches its address, no quarantined chunk is indexed."""
     retrieval = _retrieval(state)

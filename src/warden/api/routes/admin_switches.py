@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from warden.api.auth import require_admin
+from warden.api.auth import Admin, require_admin
 from warden.api.errors import APIError
 from warden.api.routes.admin import incident_view
-from warden.api.state import AppState, app_state
-from warden.safety.switches import ReasonRequired, SwitchError, SwitchState, UnknownSwitch
+from warden.api.state import State
+from warden.safety.switches.names import known_switch_names, unknown_switch_problem
+from warden.safety.switches.store import ReasonRequired, SwitchError, SwitchState, UnknownSwitch
 from warden.store.incidents import IncidentNotFound
-from warden.store.keys import Principal
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -39,7 +39,7 @@ def switch_view(state: SwitchState, effective: bool) -> dict[str, Any]:
 
 
 @router.get("/switches")
-async def list_switches(state: AppState = Depends(app_state)) -> dict[str, Any]:
+async def list_switches(state: State) -> dict[str, Any]:
     switches = state.switches
     # An admin looking wants the newest state; on failure the last known one is shown, with
     # the reason it may be old in refresh_error.
@@ -51,8 +51,12 @@ async def list_switches(state: AppState = Depends(app_state)) -> dict[str, Any]:
 
 
 @router.post("/switches/{name}")
-async def flip_switch(name: str, body: FlipSwitch, admin: Principal = Depends(require_admin),
-                      state: AppState = Depends(app_state)) -> dict[str, Any]:
+async def flip_switch(name: str, body: FlipSwitch, admin: Admin,
+                      state: State) -> dict[str, Any]:
+    problem = unknown_switch_problem(name, known_switch_names(state.config))
+    if problem is not None:  # a well-formed name nothing honours would switch nothing
+        raise APIError(404, f"{problem}. See GET /admin/switches.", code="switch_not_found",
+                       param="name")
     try:
         changed = await run_in_threadpool(state.switches.set, name, body.on, admin.key_id,
                                           body.reason)
@@ -68,8 +72,8 @@ async def flip_switch(name: str, body: FlipSwitch, admin: Principal = Depends(re
 
 @router.post("/incidents/{incident_id}/events", status_code=201)
 async def add_incident_note(incident_id: str, body: IncidentNote,
-                            admin: Principal = Depends(require_admin),
-                            state: AppState = Depends(app_state)) -> dict[str, Any]:
+                            admin: Admin,
+                            state: State) -> dict[str, Any]:
     try:
         await run_in_threadpool(state.incidents.add_event, incident_id, "note", admin.key_id,
                                 {"note": body.note})

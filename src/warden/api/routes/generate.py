@@ -9,20 +9,15 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from warden.api import rag, sse
-from warden.api.auth import authenticate
-from warden.api.routes.common import (
-    build_request,
-    collect_unless_disconnected,
-    deltas,
-    sse_response,
-    usage_dict,
-)
-from warden.api.schemas import GenerateRequest, messages_as_dicts
-from warden.api.serving import Generation
-from warden.api.state import AppState, app_state
+from warden.api import sse
+from warden.api.auth import Authenticated, authenticate
+from warden.api.pipeline import retrieval
+from warden.api.pipeline.delivery import collect_unless_disconnected, deltas, sse_response
+from warden.api.pipeline.generation import Generation
+from warden.api.pipeline.request import build_request, usage_dict
+from warden.api.protocol import GenerateRequest, messages_as_dicts
+from warden.api.state import State
 from warden.engine.base import TextDelta
-from warden.store.keys import Principal
 
 router = APIRouter(prefix="/v1", tags=["native"], dependencies=[Depends(authenticate)])
 
@@ -41,14 +36,15 @@ def _timings(generation: Generation, completion_tokens: int) -> dict[str, Any]:
 
 @router.post("/generate", response_model=None)
 async def generate(body: GenerateRequest, request: Request,
-                   principal: Principal = Depends(authenticate),
-                   state: AppState = Depends(app_state)) -> Response:
+                   principal: Authenticated,
+                   state: State) -> Response:
     model = body.model or state.service.default_model()
     gen_request = build_request(
-        request, state, principal, body, model=model, max_tokens=body.max_tokens,
+        request, state.service, principal, body, model=model, max_tokens=body.max_tokens,
         prompt=body.prompt, messages=messages_as_dicts(body.messages) if body.messages else None)
     rid = gen_request.request_id
-    run = await rag.begin(state, principal, body.retrieval, gen_request)
+    run = await retrieval.begin(state.rag, principal, body.retrieval, gen_request,
+                              state.service.engine_for(gen_request.model).count_prompt_tokens)
     generation = await state.service.start(principal, gen_request,
                                            prepare=run.prepare if run else None)
     cited = run.response_fields() if run else {}  # citations + retrieval, when asked for

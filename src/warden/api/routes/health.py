@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from warden.api.auth import authenticate
-from warden.api.state import AppState, app_state
+from warden.api.state import State
 
 public = APIRouter(tags=["health"])
 protected = APIRouter(tags=["health"], dependencies=[Depends(authenticate)])
@@ -22,22 +22,22 @@ async def healthz() -> dict[str, str]:
 
 
 @public.get("/readyz", response_model=None)
-async def readyz(state: AppState = Depends(app_state)) -> JSONResponse:
+async def readyz(state: State) -> JSONResponse:
     checks: dict[str, Any] = {"database": await run_in_threadpool(state.db.ping)}
     for name, engine in state.engines.items():
         probe = getattr(engine, "probe", None)
         ready = await probe() if probe is not None else engine.is_ready()
         checks[f"model:{name}"] = ready
     checks["limiter"] = await state.limiter.ping()
-    ready = all(checks.values()) and not state.draining
+    ready = all(checks.values()) and not state.lifecycle.draining
     return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks,
-                         "draining": state.draining, "config_hash": state.config_hash},
+                         "draining": state.lifecycle.draining, "config_hash": state.config_hash},
                         status_code=200 if ready else 503,
                         headers={} if ready else {"retry-after": "5"})
 
 
 @protected.get("/metrics")
-async def metrics(state: AppState = Depends(app_state)) -> Response:
+async def metrics(state: State) -> Response:
     return Response(state.metrics.render(), media_type=state.metrics.content_type)
 
 

@@ -9,24 +9,22 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from warden.api import rag, sse
-from warden.api.auth import authenticate
-from warden.api.routes.common import (
+from warden.api import sse
+from warden.api.auth import Authenticated, authenticate
+from warden.api.pipeline import retrieval
+from warden.api.pipeline.delivery import collect_unless_disconnected, deltas, sse_response
+from warden.api.pipeline.generation import Generation
+from warden.api.pipeline.request import (
     build_request,
-    collect_unless_disconnected,
-    deltas,
     openai_finish_reason,
-    sse_response,
     usage_dict,
     warden_extension,
 )
-from warden.api.schemas import ChatCompletionRequest, CompletionRequest, messages_as_dicts
-from warden.api.serving import Generation
-from warden.api.state import AppState, app_state
-from warden.api.tool_chat import ToolPlan
+from warden.api.pipeline.tools import ToolPlan
+from warden.api.protocol import ChatCompletionRequest, CompletionRequest, messages_as_dicts
+from warden.api.state import AppState, State
 from warden.engine.base import TextDelta
 from warden.safety.tools.service import Caller
-from warden.store.keys import Principal
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(authenticate)])
 
@@ -35,31 +33,39 @@ def _public_id(prefix: str, rid: str) -> str:
     return f"{prefix}-{rid.removeprefix('req_')}"
 
 
+def _model_card(state: AppState, name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": int(state.lifecycle.started_at),
+            "owned_by": "warden", "meta": state.engines[name].metadata()}
+
+
 @router.get("/models")
-async def list_models(state: AppState = Depends(app_state)) -> dict[str, Any]:
-    created = int(state.started_at)
-    return {"object": "list", "data": [
-        {"id": name, "object": "model", "created": created, "owned_by": "warden",
-         "meta": engine.metadata()}
-        for name, engine in state.engines.items()
-    ]}
+async def list_models(state: State) -> dict[str, Any]:
+    return {"object": "list", "data": [_model_card(state, name) for name in state.engines]}
+
+
+@router.get("/models/{model_id:path}")
+async def retrieve_model(model_id: str, state: State) -> dict[str, Any]:
+    state.service.engine_for(model_id)  # 404 naming the models there are
+    return _model_card(state, model_id)
 
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(body: ChatCompletionRequest, request: Request,
-                           principal: Principal = Depends(authenticate),
-                           state: AppState = Depends(app_state)) -> Response:
-    gen_request = build_request(request, state, principal, body, model=body.model,
+                           principal: Authenticated,
+                           state: State) -> Response:
+    gen_request = build_request(request, state.service, principal, body, model=body.model,
                                 max_tokens=body.requested_max_tokens(),
                                 messages=messages_as_dicts(body.messages))
     rid = gen_request.request_id
     # Tools (docs/tools.md): offered tools checked against the registry and the key's tier;
     # a required call is decoded under the tools' schemas.
     plan = ToolPlan.from_body(body.tools, body.tool_choice, state.tools,
-                              Caller(principal.key_id, principal.tier, rid))
+                              Caller(principal.key_id, principal.tier, rid),
+                              client_tools=state.service.tier(principal).client_tools)
     if plan is not None:
         gen_request = plan.apply(gen_request)
-    run = await rag.begin(state, principal, body.retrieval, gen_request)
+    run = await retrieval.begin(state.rag, principal, body.retrieval, gen_request,
+                              state.service.engine_for(gen_request.model).count_prompt_tokens)
     generation = await state.service.start(principal, gen_request,
                                            prepare=run.prepare if run else None)
     cited = run.response_fields() if run else {}  # into `warden`, when retrieval was asked
@@ -116,10 +122,10 @@ async def _chat_frames(generation: Generation, chunk_id: str, created: int, mode
 
 @router.post("/completions", response_model=None)
 async def completions(body: CompletionRequest, request: Request,
-                      principal: Principal = Depends(authenticate),
-                      state: AppState = Depends(app_state)) -> Response:
+                      principal: Authenticated,
+                      state: State) -> Response:
     prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
-    gen_request = build_request(request, state, principal, body, model=body.model,
+    gen_request = build_request(request, state.service, principal, body, model=body.model,
                                 max_tokens=body.max_tokens, prompt=prompt)
     rid = gen_request.request_id
     generation = await state.service.start(principal, gen_request)

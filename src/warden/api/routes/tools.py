@@ -14,46 +14,29 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from warden.api.auth import authenticate
-from warden.api.errors import APIError
-from warden.api.routes.common import request_id
-from warden.api.state import AppState, app_state
-from warden.api.tool_chat import api_error
-from warden.api.tool_schemas import ToolExecuteRequest
-from warden.safety.tools.errors import ToolProblem
-from warden.safety.tools.service import Caller, ExecuteCall, ToolService
-from warden.store.keys import Principal
+from warden.api.auth import Authenticated, authenticate
+from warden.api.pipeline.request import request_id
+from warden.api.protocol import ToolExecuteRequest
+from warden.api.state import State
+from warden.safety.tools.service import Caller, ExecuteCall
 
 router = APIRouter(prefix="/v1/tools", tags=["tools"], dependencies=[Depends(authenticate)])
 
 
-def _service(state: AppState) -> ToolService:
-    service = getattr(state, "tools", None)
-    if service is None:
-        raise APIError(503, "Tool governance is not running on this server.",
-                       code="tools_unavailable")
-    return service
-
-
 @router.get("")
-async def list_tools(principal: Principal = Depends(authenticate),
-                     state: AppState = Depends(app_state)) -> dict[str, Any]:
-    service = _service(state)
+async def list_tools(principal: Authenticated,
+                     state: State) -> dict[str, Any]:
     return {"object": "list", "data": [
         {**tool.openai_spec(), "mutating": tool.mutating}
-        for tool in service.registry.for_tier(principal.tier)]}
+        for tool in state.tools.registry.for_tier(principal.tier)]}
 
 
 @router.post("/{name}/execute")
 async def execute_tool(name: str, body: ToolExecuteRequest, request: Request,
-                       principal: Principal = Depends(authenticate),
-                       state: AppState = Depends(app_state)) -> dict[str, Any]:
-    service = _service(state)
+                       principal: Authenticated,
+                       state: State) -> dict[str, Any]:
     caller = Caller(key_id=principal.key_id, tier=principal.tier,
                     request_id=request_id(request))
     call = ExecuteCall(tool=name, arguments=body.arguments, dry_run=body.dry_run,
                        confirmation_token=body.confirmation_token, purpose=body.purpose)
-    try:
-        return await service.execute(call, caller)
-    except ToolProblem as problem:
-        raise api_error(problem) from None
+    return await state.tools.execute(call, caller)  # a ToolProblem becomes its 4xx/5xx

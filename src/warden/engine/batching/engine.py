@@ -27,7 +27,7 @@ from warden.engine.batching.native import NativeContext, Sampler, token_piece
 from warden.engine.batching.prompts import ChatTemplate
 from warden.engine.batching.scheduler import Scheduler, SchedulerLimits
 from warden.engine.batching.sequence import Sequence
-from warden.engine.model_files import resolve_model_path
+from warden.engine.model_files import file_sha256, resolve_model_path
 from warden.engine.text_assembler import TextAssembler
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class LlamaCppEngine:
         self._template: ChatTemplate | None = None
         self._live: dict[str, Sequence] = {}
         self._model_path = ""
+        self._model_sha256 = ""
         self._kv_bytes_per_token_per_layer = 0
         self._n_layer = 0
         self._forbidden_tables: dict[tuple[str, ...], ForbiddenPhrases] = {}
@@ -54,6 +55,7 @@ class LlamaCppEngine:
     async def start(self) -> None:
         path = resolve_model_path(self._config.path)
         self._model_path = str(path)
+        self._model_sha256 = await asyncio.to_thread(file_sha256, path)
         await asyncio.to_thread(self._load, str(path))
 
     def _load(self, path: str) -> None:
@@ -110,6 +112,7 @@ class LlamaCppEngine:
             "backend": "llamacpp",
             "scheduler": "continuous-batching",
             "model_file": os.path.basename(self._model_path),
+            "model_sha256": self._model_sha256,
             "n_ctx": self._config.n_ctx,
             "max_batch": self._config.max_batch,
             "l_switch": getattr(self, "_limits", None) and self._limits.l_switch,
@@ -126,14 +129,17 @@ class LlamaCppEngine:
 
     # prompts ---------------------------------------------------------------------------
     def _tokenize(self, request: GenerationRequest) -> list[int]:
+        tokens: list[int]
         if request.prompt is not None:
-            return self._model.tokenize(request.prompt.encode("utf-8"), add_bos=True,
-                                        special=True)
+            tokens = self._model.tokenize(request.prompt.encode("utf-8"), add_bos=True,
+                                          special=True)
+            return tokens
         assert self._template is not None
         text = self._template.render(list(request.messages or ()))
-        return self._model.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        tokens = self._model.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return tokens
 
-    async def count_prompt_tokens(self, request: GenerationRequest) -> int:
+    def count_prompt_tokens(self, request: GenerationRequest) -> int:
         return len(self._tokenize(request))
 
     # generation ------------------------------------------------------------------------
@@ -166,6 +172,7 @@ class LlamaCppEngine:
                             logit_bias=dict(sampling.logit_bias) or None),
             assembler=TextAssembler(stops),
             emit=lambda item: mailbox.post(queue, item),
+            use_cache=request.use_cache,
         )
         if sampling.forbidden_phrases:
             seq.forbidden = self._forbidden(sampling.forbidden_phrases)

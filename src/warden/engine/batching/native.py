@@ -120,7 +120,7 @@ class Sampler:
         if logit_bias:
             array = (llama_cpp.llama_logit_bias * len(logit_bias))()
             for i, (token, bias) in enumerate(logit_bias.items()):
-                array[i].token = token
+                array[i].token = llama_cpp.llama_token(token)
                 array[i].bias = bias
             self._bias_array = array  # llama.cpp copies it, but keep it alive for the call
             self._add(llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(logit_bias), array))

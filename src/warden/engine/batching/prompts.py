@@ -28,10 +28,12 @@ class ChatTemplate:
         if self.formatter is None:
             lines = [f"{m['role']}: {m['content']}" for m in messages]
             return "\n".join(lines) + "\nassistant:"
-        return self.formatter(messages=messages).prompt
+        prompt: str = self.formatter(messages=messages).prompt
+        return prompt
 
 
 def _token_text(model: Any, token: int) -> str:
     if token < 0:
         return ""
-    return model.detokenize([token], special=True).decode("utf-8", errors="ignore")
+    piece: bytes = model.detokenize([token], special=True)
+    return piece.decode("utf-8", errors="ignore")

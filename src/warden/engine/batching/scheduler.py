@@ -17,15 +17,34 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from warden.constraints.base import ConstraintError, apply_all
 from warden.engine.base import Finished, FinishReason, TextDelta, Usage
-from warden.engine.batching.native import BatchEntry, NativeContext
+from warden.engine.batching.native import BatchEntry
 from warden.engine.batching.sequence import Sequence
 
 log = logging.getLogger(__name__)
+
+
+class BatchContext(Protocol):
+    """What the scheduler needs of a llama.cpp context (native.NativeContext in production;
+    the unit tests drive the step logic with a fake that records every call)."""
+
+    n_batch: int
+    n_vocab: int
+
+    def decode(self, entries: list[BatchEntry]) -> dict[int, int]: ...
+
+    def logits(self, row: int) -> Any: ...
+
+    def mask(self, row: int, banned: Iterable[int]) -> None: ...
+
+    def forget(self, seq_id: int, p0: int = -1, p1: int = -1) -> None: ...
+
+    def shift(self, seq_id: int, p0: int, p1: int, delta: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +73,7 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 
 class Scheduler:
-    def __init__(self, ctx: NativeContext, limits: SchedulerLimits, eog: set[int],
+    def __init__(self, ctx: BatchContext, limits: SchedulerLimits, eog: set[int],
                  piece: Callable[[int], bytes],
                  after_step: Callable[[], None] | None = None) -> None:
         self._ctx = ctx
@@ -131,7 +150,7 @@ class Scheduler:
     def _place(self, seq: Sequence) -> None:
         free = [i for i in range(self._limits.max_batch) if i not in self._active]
         best, reuse = free[0], 0
-        if self._limits.prefix_cache:
+        if self._limits.prefix_cache and seq.use_cache:
             for slot in free:
                 cache = self._slots[slot]
                 if cache.tenant != seq.tenant:
@@ -160,7 +179,7 @@ class Scheduler:
         entries: list[BatchEntry] = []
         owners: list[Sequence | None] = []
         for seq in self._active.values():
-            if seq.decoding:
+            if seq.decoding and seq.last_token is not None:  # decoding implies a last token
                 self._make_room(seq)
                 entries.append(BatchEntry(seq.slot, seq.last_token, seq.pos, True))
                 owners.append(seq)
@@ -267,7 +286,8 @@ class Scheduler:
         cache = self._slots[seq.slot]
         self._clock += 1
         cache.last_used = self._clock
-        if keep_cache and self._limits.prefix_cache and not seq.long_context_engaged:
+        if keep_cache and self._limits.prefix_cache and seq.use_cache \
+                and not seq.long_context_engaged:
             # The last sampled token was never decoded, so the KV holds history[:-1].
             cache.tokens = seq.history[:-1] if seq.generated else list(seq.history)
         else:

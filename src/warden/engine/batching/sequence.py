@@ -5,12 +5,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from warden.engine.base import FinishReason
 from warden.engine.batching.forbidden import ForbiddenPhrases
-from warden.engine.batching.native import Sampler
 from warden.engine.text_assembler import TextAssembler
+
+
+class TokenSampler(Protocol):
+    """Draws the next token from a logits row (native.Sampler: llama.cpp's sampler chain)."""
+
+    def sample(self, ctx: Any, row: int) -> int: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -19,7 +26,7 @@ class Sequence:
     tenant: str
     prompt: list[int]
     max_new_tokens: int
-    sampler: Sampler
+    sampler: TokenSampler
     assembler: TextAssembler
     emit: Callable[[Any], None]
     cancelled: threading.Event = field(default_factory=threading.Event)
@@ -37,6 +44,7 @@ class Sequence:
     forbidden: ForbiddenPhrases | None = None
     constraints: list[Any] = field(default_factory=list)  # token masks, e.g. a JSON schema
     raw_text: str = ""          # every generated token's text, for the phrase mask
+    use_cache: bool = True      # False: no prefix reuse in, no KV kept for reuse after
 
     @property
     def prefilling(self) -> bool:

@@ -19,7 +19,7 @@ from warden.safety.detectors.injection_patterns import (
     heuristic_findings,
 )
 from warden.safety.detectors.similarity import PhraseIndex, SimilarityBacked, Window
-from warden.safety.findings import Category, Finding
+from warden.safety.policy import Category, Finding
 
 __all__ = ["HEURISTIC_DETECTOR", "SEMANTIC_DETECTOR", "InjectionDetector", "heuristic_findings"]
 

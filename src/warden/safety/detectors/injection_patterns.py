@@ -23,7 +23,7 @@ import codecs
 import re
 import unicodedata
 
-from warden.safety.findings import Finding
+from warden.safety.policy import Finding
 
 HEURISTIC_DETECTOR = "injection.heuristics"
 

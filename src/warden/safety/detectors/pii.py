@@ -13,7 +13,8 @@ import threading
 from typing import Any
 
 from warden.safety.detectors.pii_patterns import find_pii
-from warden.safety.findings import Category, Finding, mask
+from warden.safety.policy import Category, Finding
+from warden.safety.redaction import mask
 
 NER_DETECTOR = "pii.presidio"
 

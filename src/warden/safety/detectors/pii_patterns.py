@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from functools import cache
 
-from warden.safety.findings import Finding
+from warden.safety.policy import Finding
 
 DETECTOR = "pii.patterns"
 

@@ -106,7 +106,8 @@ class PhraseIndex:
 
 def _top_mean(similarities: np.ndarray) -> np.ndarray:
     k = min(TOP_K, similarities.shape[1])
-    return np.sort(similarities, axis=1)[:, -k:].mean(axis=1)
+    means: np.ndarray = np.sort(similarities, axis=1)[:, -k:].mean(axis=1)
+    return means
 
 
 CACHE_SIZE = 512  # sentences; ~0.8 MB of float32 vectors

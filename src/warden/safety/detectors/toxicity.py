@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from warden.safety.findings import Category, Finding
+from warden.safety.policy import Category, Finding
 
 DETECTOR = "toxicity.profanity_check"
 _TOKEN = re.compile(r"\b\w\w+\b")  # the vectorizer's token_pattern, lowercased input
@@ -159,7 +159,7 @@ class ToxicityDetector:
             raise ValueError(f"toxicity mode must be 'targeted' or 'baseline', not {mode!r}")
         self.threshold = threshold
         self.mode = mode
-        self._model = model
+        self._model: ProfanityModel | None = model  # tests may pass a stand-in
 
     def load(self) -> None:
         _ = self.model

@@ -7,7 +7,7 @@ form, hashes), calls and prompt (chat completions), confirm (tokens), ledger (si
 executor (python / http), gate (kill switches, error observers), metrics, service, builtin.
 """
 
-from warden.safety.tools.config import ToolConfig, check_tools
+from warden.config.tools import ToolConfig, check_tools
 from warden.safety.tools.errors import ToolProblem
 from warden.safety.tools.gate import ToolGate
 from warden.safety.tools.service import Caller, ExecuteCall, ToolService

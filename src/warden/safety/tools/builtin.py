@@ -41,12 +41,13 @@ BUILTIN_PARAMETERS: dict[str, dict[str, Any]] = {
     },
 }
 
-_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+# float covers int here (numeric promotion); a negative base to a fractional power is complex.
+_BINARY: dict[type[ast.operator], Callable[[float, float], float | complex]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
     ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
-_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+_UNARY: dict[type[ast.unaryop], Callable[[float], float]] = {
     ast.UAdd: operator.pos, ast.USub: operator.neg,
 }
 
@@ -66,10 +67,11 @@ def evaluate(expression: str) -> int | float:
 
 
 def _eval(node: ast.AST) -> int | float:
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value  # type: ignore[no-any-return]
+    if (isinstance(node, ast.Constant) and isinstance(node.value, int | float)
+            and not isinstance(node.value, bool)):  # True is an int, but not a number here
+        return node.value
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_eval(node.operand))  # type: ignore[no-any-return]
+        return _UNARY[type(node.op)](_eval(node.operand))
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _eval(node.left), _eval(node.right)
         if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
@@ -84,7 +86,7 @@ def _eval(node: ast.AST) -> int | float:
             raise ToolError("the result is not a real number")
         if abs(value) > MAX_MAGNITUDE:
             raise ToolError("the result is too large")
-        return value  # type: ignore[no-any-return]
+        return value
     raise ToolError(f"'{type(node).__name__}' is not allowed: only numbers, + - * / // % ** "
                     "and parentheses")
 

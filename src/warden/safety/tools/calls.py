@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from warden.constraints.tool_schema import call_envelope
 from warden.safety.tools.arguments import ArgumentsError, as_wire_string, parse_arguments
-from warden.safety.tools.registry import RegisteredTool
-from warden.safety.tools.validation import call_envelope
+from warden.safety.tools.registry import OfferedTool
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
@@ -32,15 +32,15 @@ class ParsedCall:
     arguments: Any  # a dict when well-formed; whatever the model wrote otherwise
 
 
-def decode_schema(tools: Sequence[RegisteredTool]) -> dict[str, Any]:
+def decode_schema(tools: Sequence[OfferedTool]) -> dict[str, Any]:
     """The JSON schema a required call is decoded under."""
     if not tools:
         raise ValueError("at least one tool is needed")
-    envelopes = [call_envelope(t.name, t.config.parameters) for t in tools]
+    envelopes = [call_envelope(t.name, t.parameters) for t in tools]
     return envelopes[0] if len(envelopes) == 1 else {"anyOf": envelopes}
 
 
-def parse_call(text: str, offered: Mapping[str, RegisteredTool]) -> ParsedCall | None:
+def parse_call(text: str, offered: Mapping[str, OfferedTool]) -> ParsedCall | None:
     """The call in `text` if all of it is `{"name": <offered tool>, "arguments": ...}`
     (optionally in a ```json fence); None if it is anything else (i.e. plain text)."""
     body = text.strip()

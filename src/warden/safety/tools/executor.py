@@ -22,8 +22,8 @@ from typing import Any
 
 import httpx
 
+from warden.config.tools import HttpExecutorConfig, ToolConfig, resolve_python
 from warden.safety.tools.arguments import ArgumentsError, canonical
-from warden.safety.tools.config import HttpExecutorConfig, ToolConfig, resolve_python
 from warden.safety.tools.errors import ToolProblem
 
 log = logging.getLogger(__name__)

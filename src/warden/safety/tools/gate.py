@@ -1,11 +1,9 @@
-"""The kill-switch hook and the error observer for tool use.
+"""The kill-switch check and the error observers for tool use.
 
-The switches themselves live elsewhere (`state.switches.is_on(name)`); this module only asks.
-Two switches govern a tool: "tools" (all of them) and "tool:<name>" (one). The default
-`is_on` says every switch is on, so tools work until the lead wires the real switches:
-
-    state.tools.gate.is_on = state.switches.is_on
-    state.tools.gate.observers.append(tool_error_trigger.observe)   # on_result(ok: bool)
+The switches themselves live elsewhere; the gate is given their one question, `is_on(name)`,
+at construction (warden.api.runtime). Two switches govern a tool: "tools" (all of them) and
+"tool:<name>" (one). Observers hear every execution's outcome (the tool_error_rate trigger).
+Without `is_on` every switch reads as on (unit tests, CLI).
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ def _always_on(_switch: str) -> bool:
     return True
 
 
-@dataclass
+@dataclass(frozen=True)
 class ToolGate:
     is_on: Callable[[str], bool] = _always_on
     observers: list[Callable[[bool], None]] = field(default_factory=list)

@@ -12,6 +12,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import DateTime, String, delete
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -67,4 +68,5 @@ class TokenLedger:
             result = session.execute(delete(UsedToolToken)
                                      .where(UsedToolToken.expires_at < cutoff))
             session.commit()
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            assert isinstance(result, CursorResult)  # a DELETE's result carries its rowcount
+            return int(result.rowcount or 0)

@@ -15,16 +15,16 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from warden.safety.tools.registry import RegisteredTool
+from warden.safety.tools.registry import OfferedTool
 
 Choice = Literal["auto", "required", "named"]
 
 
-def tools_system_text(tools: Sequence[RegisteredTool], choice: Choice) -> str:
+def tools_system_text(tools: Sequence[OfferedTool], choice: Choice) -> str:
     lines = ["You can call these tools. Each takes JSON arguments that match its schema."]
     for tool in tools:
-        schema = json.dumps(tool.config.parameters, separators=(",", ":"))
-        lines.append(f"- {tool.name}: {tool.config.description} Arguments schema: {schema}")
+        schema = json.dumps(tool.parameters, separators=(",", ":"))
+        lines.append(f"- {tool.name}: {tool.description} Arguments schema: {schema}")
     lines.append('To call a tool, reply with only a JSON object: '
                  '{"name": "<tool name>", "arguments": {...}}.')
     if choice == "auto":

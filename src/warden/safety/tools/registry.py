@@ -4,11 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from warden.safety.tools.config import ToolConfig
+from warden.config.tools import ToolConfig
 from warden.safety.tools.errors import tool_not_allowed, unknown_tool
 from warden.safety.tools.validation import ArgumentProblem, CallValidator
+
+
+class OfferedTool(Protocol):
+    """A tool the model may call in a chat: a registry tool (Warden can also execute it,
+    under governance) or a client tool (defined in the request; the client executes it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def parameters(self) -> dict[str, Any]: ...
+
+    def problems(self, arguments: Any) -> list[ArgumentProblem]: ...
 
 
 @dataclass(frozen=True)
@@ -19,6 +35,14 @@ class RegisteredTool:
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def description(self) -> str:
+        return self.config.description
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self.config.parameters
 
     @property
     def mutating(self) -> bool:
@@ -32,6 +56,20 @@ class RegisteredTool:
         return {"type": "function",
                 "function": {"name": self.name, "description": self.config.description,
                              "parameters": self.config.parameters}}
+
+
+@dataclass(frozen=True)
+class ClientTool:
+    """A function the client defined on its request (OpenAI semantics: the server only
+    returns calls; the client runs them). Its schema was checked when it was offered."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    validator: CallValidator = field(repr=False, compare=False)
+
+    def problems(self, arguments: Any) -> list[ArgumentProblem]:
+        return self.validator.problems(arguments)
 
 
 class ToolRegistry:

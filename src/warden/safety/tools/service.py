@@ -31,14 +31,15 @@ from warden.safety.tools.executor import ToolContext, ToolExecutor
 from warden.safety.tools.gate import ToolGate
 from warden.safety.tools.ledger import TokenLedger
 from warden.safety.tools.metrics import CallSource, ToolMetrics
-from warden.safety.tools.registry import RegisteredTool, ToolRegistry
-from warden.safety.tools.validation import ArgumentProblem
+from warden.safety.tools.registry import ClientTool, OfferedTool, RegisteredTool, ToolRegistry
+from warden.safety.tools.validation import ArgumentProblem, CallValidator
 from warden.store.audit import AuditLog
 
 log = logging.getLogger(__name__)
 
 MAX_PURPOSE_CHARS = 200
 UNPARSED = "_unparsed"  # metric label for required calls that did not parse as any call
+CLIENT = "_client"  # metric label for client-defined tools: their names are unbounded
 Mode = Literal["dry_run", "real"]
 
 
@@ -81,7 +82,29 @@ class ToolService:
         self._gate(tool)
         return tool
 
-    async def check_generated(self, tool: RegisteredTool, arguments: Any,
+    def check_client_offer(self, name: str, description: str | None,
+                           parameters: dict[str, Any] | None, *, allowed: bool,
+                           param: str) -> ClientTool:
+        """A tool the client defines (and will run itself): its schema must be a valid JSON
+        schema the decoder can enforce, and the caller's tier must allow client tools."""
+        if not allowed:
+            raise ToolProblem(403, "client_tools_not_allowed",
+                              f"This key's tier does not allow client-defined tools, and "
+                              f"'{name}' is not a registry tool with that schema. Offer only "
+                              "registry tools (GET /v1/tools lists them, without 'parameters'"
+                              "), or ask an admin to set client_tools: true on the tier.",
+                              param=param)
+        schema = parameters if parameters is not None else {"type": "object", "properties": {}}
+        from warden.constraints.tool_schema import check_parameters_schema
+
+        try:
+            check_parameters_schema(name, schema)
+        except ValueError as exc:
+            raise ToolProblem(400, "invalid_tool_schema", f"{param}.parameters {exc}",
+                              param=f"{param}.parameters") from exc
+        return ClientTool(name, description or "", dict(schema), CallValidator(schema))
+
+    async def check_generated(self, tool: OfferedTool, arguments: Any,
                               caller: Caller) -> list[ArgumentProblem]:
         """Validate a call the model wrote; count it; audit it if it does not conform."""
         return await self._check(tool, arguments, caller, "chat")
@@ -185,12 +208,14 @@ class ToolService:
         return result
 
     # shared --------------------------------------------------------------------------------
-    async def _check(self, tool: RegisteredTool, arguments: Any, caller: Caller,
+    async def _check(self, tool: OfferedTool, arguments: Any, caller: Caller,
                      source: CallSource) -> list[ArgumentProblem]:
         problems = tool.problems(arguments)
-        self.metrics.call_checked(tool.name, not problems, source)
+        client = isinstance(tool, ClientTool)
+        self.metrics.call_checked(CLIENT if client else tool.name, not problems, source)
         if problems:
-            payload = {"tool": tool.name, "source": source, "key_id": caller.key_id,
+            payload = {"tool": tool.name, "client_tool": client, "source": source,
+                       "key_id": caller.key_id,
                        "request_id": caller.request_id,
                        "arguments_sha256": _safe_sha256(arguments),
                        "problems": [p.as_dict() for p in problems]}
@@ -198,6 +223,11 @@ class ToolService:
             log.warning("tool.invalid_call tool=%s source=%s request_id=%s problems=%s",
                         tool.name, source, caller.request_id,
                         [p.describe() for p in problems])
+        elif source == "chat":  # a call returned to the client: evidence of what was asked
+            await self._append("tool.call", {
+                "tool": tool.name, "client_tool": client, "source": source,
+                "key_id": caller.key_id, "request_id": caller.request_id,
+                "arguments_sha256": _safe_sha256(arguments)})
         return problems
 
     def _gate(self, tool: RegisteredTool) -> None:

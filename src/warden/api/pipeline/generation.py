@@ -1,7 +1,9 @@
 """The one code path every generation route shares, whatever the engine behind it.
 
-quota reserve -> bounded admission -> engine stream (primed, so early failures are real HTTP
-statuses) -> metrics -> reconcile. The HTTP routes only translate to and from JSON/SSE.
+quota reserve -> input guard -> prepare (retrieval) -> waiting line -> engine stream (primed,
+so early failures are real HTTP statuses) -> output guard -> metrics -> reconcile. The HTTP
+routes only translate to and from JSON/SSE. Failures are raised as the inner layers' own
+exceptions; `warden.api.errors.to_api_error` is the one place that turns them into answers.
 """
 
 from __future__ import annotations
@@ -9,32 +11,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from warden.api.errors import APIError
-from warden.api.guard import RequestGuard
+from warden.api.errors import APIError, GenerationTimeout
+from warden.api.pipeline.guard import RequestGuard
+from warden.api.pipeline.schema_output import still_valid
 from warden.config import TierConfig, WardenConfig
-from warden.engine.admission import Admission, QueueFull, Slot
 from warden.engine.base import (
     Engine,
-    EngineError,
     Finished,
     GenerationRequest,
     StreamEvent,
     TextDelta,
     Usage,
 )
-from warden.ratelimit import (
-    LimiterUnavailable,
-    Limits,
-    RateLimited,
-    RequestTooLarge,
-    Reservation,
-    rate_limit_headers,
-)
+from warden.engine.waiting_line import QueueFull, Slot, WaitingLine
+from warden.ratelimit import Limits, RateLimited, RequestTooLarge, Reservation, rate_limit_headers
 from warden.ratelimit.factory import Limiter
-from warden.safety.findings import Redactor, Verdict
+from warden.safety.policy import Verdict
+from warden.safety.redaction import Redactor
 from warden.safety.streaming import StreamGuard
 from warden.store.keys import Principal
 from warden.telemetry.metrics import Metrics
@@ -43,10 +39,6 @@ log = logging.getLogger(__name__)
 
 # A request rewrite between the input guard and the engine (retrieval): (request, redactor).
 Prepare = Callable[[GenerationRequest, Redactor | None], Awaitable[GenerationRequest]]
-
-
-class GenerationTimeout(Exception):
-    pass
 
 
 @dataclass
@@ -73,6 +65,8 @@ class Generation:
     on_intervention: Callable[[Verdict], Awaitable[None]] | None = None
     engine_tokens: int = 0
     incident_id: str | None = None
+    # Schema-constrained output is held whole until checked (see schema_output.py).
+    held: list[str] | None = None
 
     @property
     def rate_headers(self) -> dict[str, str]:
@@ -125,10 +119,22 @@ class Generation:
                 await self.on_intervention(release.verdict)
             usage = event.usage if isinstance(event, Finished) else \
                 Usage(self.prompt_tokens, self.engine_tokens)
+            if self.held is not None:
+                out = []  # a part of a document is no document
             return [*out, Finished("content_filter", usage)]
-        if isinstance(event, Finished):
-            out.append(event)
-        return out
+        if self.held is None:
+            return [*out, event] if isinstance(event, Finished) else out
+        if release.text:
+            self.held.append(release.text)
+        if not isinstance(event, Finished):
+            return []
+        document = "".join(self.held)
+        redacted = any(v.action == "redact" for v in guard.interventions)
+        if redacted and event.finish_reason == "stop" and self.request.json_schema is not None \
+                and not still_valid(document, self.request.json_schema):
+            return [Finished("content_filter", event.usage,
+                             extra={**event.extra, "redaction_broke_schema": True})]
+        return [TextDelta(document), event] if document else [event]
 
     async def collect(self) -> tuple[str, Finished]:
         finished: Finished | None = None
@@ -178,7 +184,7 @@ class Generation:
         self.service.metrics.tokens.labels(model, "prompt").inc(usage.prompt_tokens)
         self.service.metrics.tokens.labels(model, "completion").inc(usage.completion_tokens)
         self.service.metrics.finish.labels(model, self.finish_reason or "cancelled").inc()
-        self.service.admissions[model].observe_service_time(time.monotonic() - self.arrived)
+        self.service.waiting_lines[model].observe_service_time(time.monotonic() - self.arrived)
         try:
             await self.service.limiter.reconcile(self.reservation, usage.total_tokens)
         except Exception:
@@ -187,17 +193,17 @@ class Generation:
 
 
 class GenerationService:
-    def __init__(self, config: WardenConfig, engines: dict[str, Engine], limiter: Limiter,
-                 metrics: Metrics) -> None:
+    def __init__(self, config: WardenConfig, engines: Mapping[str, Engine], limiter: Limiter,
+                 metrics: Metrics, guard: RequestGuard | None) -> None:
         self.config = config
         self.engines = engines
         self.limiter = limiter
         self.metrics = metrics
-        self.admissions = {
-            m.name: Admission(m.engine_concurrency(), m.queue_size) for m in config.models
+        self.guard = guard  # None when safety.enabled is false
+        self.waiting_lines = {
+            m.name: WaitingLine(m.engine_concurrency(), m.queue_size) for m in config.models
         }
         self._tasks: set[asyncio.Task[None]] = set()
-        self.guard: RequestGuard | None = None
 
     def spawn(self, coro: object) -> None:
         task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
@@ -246,10 +252,7 @@ class GenerationService:
         arrived = time.monotonic()
         engine = self.engine_for(request.model)
         tier = self.tier(principal)
-        try:
-            prompt_tokens = await engine.count_prompt_tokens(request)
-        except EngineError as exc:
-            raise _engine_error(exc) from exc
+        prompt_tokens = engine.count_prompt_tokens(request)
         reservation = await self._reserve(principal, tier, prompt_tokens
                                           + request.sampling.max_tokens)
         guarded = None
@@ -268,31 +271,26 @@ class GenerationService:
         if prepare is not None:
             try:
                 request = await prepare(request, guarded.redactor if guarded else None)
-                prompt_tokens = await engine.count_prompt_tokens(request)
-            except BaseException as exc:
+                prompt_tokens = engine.count_prompt_tokens(request)
+            except BaseException:
                 # The reservation covered the prompt without context; usage is reconciled
                 # at the end, so the context's tokens are charged all the same.
                 self.spawn(self.limiter.reconcile(reservation, 0))
-                if isinstance(exc, EngineError):
-                    raise _engine_error(exc) from exc
                 raise
-        admission = self.admissions[request.model]
+        line = self.waiting_lines[request.model]
         deadline = arrived + self.config.server.request_timeout_s
         self.metrics.queue_depth.labels(request.model).inc()
         try:
-            slot = await admission.acquire(timeout_s=max(0.0, deadline - time.monotonic()))
-        except QueueFull as exc:
+            slot = await line.acquire(timeout_s=max(0.0, deadline - time.monotonic()))
+        except QueueFull:
             self.metrics.queue_rejections.labels(request.model).inc()
             self.spawn(self.limiter.reconcile(reservation, 0))
-            raise APIError(503, f"The server is at capacity for '{request.model}' "
-                                f"({exc.waiting} requests waiting). Retry after "
-                                f"{exc.retry_after_s} s.", code="queue_full",
-                           headers={"retry-after": str(exc.retry_after_s)}) from exc
+            raise
         except TimeoutError as exc:
             self.spawn(self.limiter.reconcile(reservation, 0))
-            raise APIError(504, "Timed out waiting for a free engine slot "
-                                f"(server.request_timeout_s={self.config.server.request_timeout_s}).",
-                           code="timeout") from exc
+            raise GenerationTimeout(
+                "Timed out waiting for a free engine slot (server.request_timeout_s="
+                f"{self.config.server.request_timeout_s}).") from exc
         finally:
             self.metrics.queue_depth.labels(request.model).dec()
         self.metrics.inflight.labels(request.model).inc()
@@ -300,6 +298,8 @@ class GenerationService:
                                 prompt_tokens, engine.stream(request))
         if self.guard is not None and guarded is not None:
             generation.output_guard = self.guard.output_guard(principal, guarded.redactor)
+            if request.json_schema is not None:
+                generation.held = []
 
             async def on_intervention(verdict: Verdict) -> None:
                 assert self.guard is not None
@@ -308,14 +308,13 @@ class GenerationService:
             generation.on_intervention = on_intervention
         try:
             await generation.prime()
-        except BaseException as exc:
+        except GenerationTimeout as exc:
             generation.close()
-            if isinstance(exc, EngineError):
-                raise _engine_error(exc) from exc
-            if isinstance(exc, GenerationTimeout):
-                raise APIError(504, "The model produced no output before the request timeout "
-                                    f"({self.config.server.request_timeout_s} s).",
-                               code="timeout") from exc
+            raise GenerationTimeout(
+                "The model produced no output before the request timeout "
+                f"({self.config.server.request_timeout_s} s).") from exc
+        except BaseException:
+            generation.close()
             raise
         return generation
 
@@ -339,29 +338,6 @@ class GenerationService:
     async def _reserve(self, principal: Principal, tier: TierConfig, tokens: int) -> Reservation:
         try:
             return await self.limiter.reserve(principal.key_id, Limits.from_tier(tier), tokens)
-        except RequestTooLarge as exc:
+        except (RequestTooLarge, RateLimited) as exc:
             self.metrics.rate_limited.labels(principal.tier, exc.reason).inc()
-            raise APIError(400, str(exc), code="request_too_large", param="max_tokens") from exc
-        except RateLimited as exc:
-            self.metrics.rate_limited.labels(principal.tier, exc.reason).inc()
-            raise APIError(429, str(exc), code=f"rate_limit_{exc.reason}",
-                           headers=exc.headers) from exc
-        except LimiterUnavailable as exc:
-            raise APIError(503, "The rate-limit store is unreachable; retry shortly.",
-                           code="limiter_unavailable", headers={"retry-after": "1"}) from exc
-
-
-_PUBLIC_5XX = {
-    502: "The upstream model server failed or is unreachable; retry shortly. The server log "
-         "has the details under this request's x-request-id.",
-    504: "The upstream model server did not answer in time; retry shortly.",
-}
-
-
-def _engine_error(exc: EngineError) -> APIError:
-    if exc.status_code >= 500:
-        # Upstream bodies can hold tracebacks and internal URLs: log them, don't relay them.
-        log.warning("engine error %s: %s", exc.code, exc)
-        return APIError(exc.status_code, _PUBLIC_5XX.get(exc.status_code, "Engine failure."),
-                        code=exc.code)
-    return APIError(exc.status_code, str(exc), code=exc.code)
+            raise

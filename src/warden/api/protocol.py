@@ -1,28 +1,141 @@
-"""Request bodies. Unknown fields are rejected by name, so a typo never silently does nothing.
+"""The wire protocol: every request body the HTTP API accepts, as pydantic models.
 
-The OpenAI fields we accept but cannot honour (n > 1, logprobs, echo) are rejected with a
-message that names them, rather than ignored.
+vLLM's `entrypoints/openai/protocol.py` is the model: bodies here, serving logic in
+`warden.api.pipeline`, HTTP glue in `warden.api.routes`. Unknown fields are rejected by name,
+so a typo never silently does nothing. The OpenAI fields we accept but cannot honour (n > 1,
+logprobs, echo) are rejected with a message that names them, rather than ignored.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from warden.api.rag import RetrievalOptions
-from warden.api.tool_schemas import MAX_TOOLS, ToolCallIn, ToolChoice, ToolDef
+from warden.config.tools import TOOL_NAME_PATTERN
 from warden.safety.tools.prompt import render_turns
 
+MAX_TOOLS = 64
 MAX_STOP_SEQUENCES = 4
 MAX_MESSAGES = 512
 MAX_LOGIT_BIAS = 300
 
 
+def _surrogate_path(value: Any, path: str = "") -> str | None:
+    """Where a lone UTF-16 surrogate hides in a value ("\\ud800" is valid JSON but no valid
+    Unicode text: no tokenizer, log or database can encode it)."""
+    if isinstance(value, str):
+        return path if any("\ud800" <= ch <= "\udfff" for ch in value) else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if isinstance(key, str) and _surrogate_path(key) is not None:
+            return f"{path}.{key}".lstrip(".")
+        found = _surrogate_path(item, f"{path}.{key}".lstrip("."))
+        if found is not None:
+            return found
+    return None
+
+
+def model_problem(field: str, message: str) -> ValueError:
+    """A problem found by a model-level check, still named by its field: the error map reads
+    the `field: ` prefix into `param`, so the caller learns which field to fix."""
+    return ValueError(f"{field}: {message}")
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _valid_unicode(cls, value: Any) -> Any:
+        where = _surrogate_path(value)
+        if where is not None:
+            problem = ("contains a lone UTF-16 surrogate (e.g. \\ud800), which is not valid "
+                       "Unicode; send UTF-8 text")
+            raise model_problem(where, problem) if where else ValueError(problem)
+        return value
 
+
+# retrieval -------------------------------------------------------------------------------
+FilterValue = str | int | float | bool
+
+
+class RetrievalOptions(BaseModel):
+    """The `retrieval` object of /v1/generate and /v1/chat/completions."""
+
+    model_config = ConfigDict(extra="forbid")
+    corpus: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                               description="Default: retrieval.default_corpus.")
+    k: int | None = Field(None, ge=1, le=50, description="Chunks to retrieve; default "
+                          "retrieval.default_k.")
+    as_of: datetime | None = Field(None, description="Answer from the index version that was "
+                                   "active at this ISO 8601 time (UTC if no zone).")
+    filters: dict[str, FilterValue | list[FilterValue]] | None = Field(
+        None, description="Metadata filters: {key: value} or {key: [any, of]}; 'source' and "
+                          "'doc_id' address the chunk's own fields.")
+
+    @field_validator("as_of")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+# tools -------------------------------------------------------------------------------------
+class FunctionDef(_Body):
+    name: str = Field(..., pattern=TOOL_NAME_PATTERN)
+    description: str | None = None
+    # A registry tool: omit it or send the registered schema. Anything else makes the
+    # function a client tool, whose schema must be valid and enforceable by the decoder.
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolDef(_Body):
+    type: Literal["function"]
+    function: FunctionDef
+
+
+class NamedFunction(_Body):
+    name: str = Field(..., min_length=1, max_length=64)
+
+
+class NamedToolChoice(_Body):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+ToolChoice = Literal["auto", "none", "required"] | NamedToolChoice
+
+
+class FunctionCallIn(_Body):
+    name: str = Field(..., min_length=1, max_length=64)
+    arguments: str
+
+
+class ToolCallIn(_Body):
+    id: str = Field(..., min_length=1, max_length=128)
+    type: Literal["function"]
+    function: FunctionCallIn
+
+
+class ToolExecuteRequest(_Body):
+    arguments: dict[str, Any] = Field(..., description="The tool's arguments (a JSON object).")
+    dry_run: bool = Field(False, description="Run without side effects; mutating tools also "
+                          "return a confirmation_token.")
+    confirmation_token: str | None = Field(None, min_length=1, max_length=2048)
+    purpose: str | None = Field(None, max_length=200, description="Why the call is made; "
+                                "recorded in the audit log (PII patterns are masked).")
+
+
+# chat and completions ----------------------------------------------------------------------
 class TextPart(_Body):
     type: Literal["text"]
     text: str
@@ -85,9 +198,12 @@ class _SamplingFields(_Body):
     stream_options: StreamOptions | None = None
     user: str | None = Field(None, max_length=256)
     n: Annotated[int, Field(ge=1)] = 1
-    presence_penalty: Penalty = 0.0
-    frequency_penalty: Penalty = 0.0
+    presence_penalty: Penalty = Field(0.0, description="Not supported; only 0 is accepted.")
+    frequency_penalty: Penalty = Field(0.0, description="Not supported; only 0 is accepted.")
     logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = None
+    cache: bool = Field(True, description="Warden extension: false reads no state an earlier "
+                        "request left (prefix cache, retrieval pointer cache) and leaves none; "
+                        "evaluation runs send it for reproducible answers.")
 
     @field_validator("logit_bias")
     @classmethod
@@ -114,13 +230,18 @@ class _SamplingFields(_Body):
             raise ValueError("only n=1 is supported; send separate requests for more choices")
         return value
 
+    @field_validator("presence_penalty", "frequency_penalty")
+    @classmethod
+    def _no_penalties(cls, value: float) -> float:
+        if value:
+            raise ValueError("is not supported by this server; leave it at 0 or omit it")
+        return value
+
     @model_validator(mode="after")
     def _stream_options_need_stream(self) -> _SamplingFields:
         if self.stream_options is not None and not self.stream:
-            raise ValueError("stream_options is only allowed when stream is true")
-        if self.presence_penalty or self.frequency_penalty:
-            raise ValueError("presence_penalty and frequency_penalty are not supported; "
-                             "leave them at 0")
+            raise model_problem("stream_options", "only allowed when stream is true; set "
+                                "\"stream\": true or remove stream_options")
         return self
 
     def stop_list(self) -> list[str]:
@@ -161,8 +282,9 @@ class ChatCompletionRequest(_SamplingFields):
     response_format: ResponseFormat | None = None
     retrieval: RetrievalOptions | None = Field(None, description="Warden extension (openai "
                                                "client: extra_body): answer from an index.")
-    tools: list[ToolDef] | None = Field(None, max_length=MAX_TOOLS, description="Registry "
-                                        "tools the model may call (GET /v1/tools).")
+    tools: list[ToolDef] | None = Field(None, max_length=MAX_TOOLS, description="Tools the "
+                                        "model may call: registry tools (GET /v1/tools) or "
+                                        "the client's own functions.")
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = Field(None, description="Accepted; Warden returns at "
                                              "most one call per reply.")
@@ -170,7 +292,8 @@ class ChatCompletionRequest(_SamplingFields):
     @model_validator(mode="after")
     def _tool_choice_needs_tools(self) -> ChatCompletionRequest:
         if self.tool_choice not in (None, "none") and not self.tools:
-            raise ValueError("tool_choice needs 'tools' listing the tools it may call")
+            raise model_problem("tool_choice", "needs 'tools' listing the tools it may call; "
+                                "add 'tools' or remove tool_choice")
         return self
 
     def json_schema(self) -> dict[str, Any] | None:
@@ -217,6 +340,9 @@ class GenerateRequest(_Body):
     json_schema: dict[str, Any] | None = Field(None, description="Decode under this schema.")
     retrieval: RetrievalOptions | None = Field(None, description="Answer from an index "
                                                "version, with citations.")
+    cache: bool = Field(True, description="Warden extension: false reads no state an earlier "
+                        "request left (prefix cache, retrieval pointer cache) and leaves none; "
+                        "evaluation runs send it for reproducible answers.")
 
     @field_validator("stop")
     @classmethod
@@ -225,12 +351,30 @@ class GenerateRequest(_Body):
 
     @model_validator(mode="after")
     def _prompt_or_messages(self) -> GenerateRequest:
-        if (self.prompt is None) == (self.messages is None):
-            raise ValueError("send exactly one of 'prompt' or 'messages'")
+        if self.prompt is None and self.messages is None:
+            raise model_problem("prompt", "send exactly one of 'prompt' (a string) or "
+                                "'messages' (a chat); neither was sent")
+        if self.prompt is not None and self.messages is not None:
+            raise model_problem("messages", "send exactly one of 'prompt' or 'messages', "
+                                "not both; remove one")
         return self
 
     def stop_list(self) -> list[str]:
         return list(self.stop or [])
+
+
+class TokenizeRequest(_Body):
+    """POST /v1/tokenize: how many prompt tokens a prompt or chat costs on a model."""
+
+    model: str | None = Field(None, description="Defaults to the first configured model.")
+    prompt: str | None = None
+    messages: list[ChatMessage] | None = Field(None, min_length=1, max_length=MAX_MESSAGES)
+
+    @model_validator(mode="after")
+    def _prompt_or_messages(self) -> TokenizeRequest:
+        if (self.prompt is None) == (self.messages is None):
+            raise model_problem("prompt", "send exactly one of 'prompt' or 'messages'")
+        return self
 
 
 def messages_as_dicts(messages: list[ChatMessage]) -> tuple[dict[str, Any], ...]:

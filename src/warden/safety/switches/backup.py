@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, text
 
-from warden.safety.switch_tables import SwitchEventRow, SwitchStateRow
+from warden.safety.switches.tables import SwitchEventRow, SwitchStateRow
 from warden.store.db import Database
 
 _STATE = ("name", "on", "reason", "actor", "changed_at", "incident_id", "event_id")

@@ -1,4 +1,4 @@
-"""Bounded admission per model: a few requests generate, a bounded number wait, FIFO.
+"""The bounded waiting line per model: a few requests generate, a bounded number wait, FIFO.
 
 When the waiting line is full the caller is told at once (503 + Retry-After) rather than
 queued without limit: accepted work is work we can finish.
@@ -19,16 +19,18 @@ class QueueFull(Exception):
 
 @dataclass
 class Slot:
-    admission: Admission
+    """A place in the engine, held from admission until the generation closes."""
+
+    line: WaitingLine
     released: bool = False
 
     def release(self) -> None:
         if not self.released:
             self.released = True
-            self.admission._release()
+            self.line.free_one()
 
 
-class Admission:
+class WaitingLine:
     def __init__(self, max_concurrency: int, queue_size: int,
                  expected_service_s: float = 2.0) -> None:
         self.max_concurrency = max_concurrency
@@ -59,6 +61,6 @@ class Admission:
         # An exponential average keeps Retry-After honest as load and prompt sizes change.
         self._expected_service_s = 0.8 * self._expected_service_s + 0.2 * seconds
 
-    def _release(self) -> None:
+    def free_one(self) -> None:
         self.running -= 1
         self._semaphore.release()

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from warden.safety.switches import Switches
+from warden.safety.switches.store import Switches
 
 
 class SwitchCollector(Collector):

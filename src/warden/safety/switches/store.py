@@ -21,7 +21,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -29,9 +29,9 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warden.safety.switch_config import FIXED_SWITCHES, TOOL_PREFIX, switch_name_problem
-from warden.safety.switch_redis import RedisMirror, Snapshot
-from warden.safety.switch_tables import SwitchEventRow, SwitchStateRow
+from warden.config.switches import FIXED_SWITCHES, TOOL_PREFIX, switch_name_problem
+from warden.safety.switches.redis_mirror import RedisMirror, Snapshot
+from warden.safety.switches.tables import SwitchEventRow, SwitchStateRow
 from warden.store.audit import AuditLog
 from warden.store.db import Database
 from warden.store.incidents import IncidentNotFound, Incidents
@@ -150,15 +150,6 @@ class Switches:
             tools = states.get("tools")
             on = tools.on if tools is not None else True
         return on
-
-    def checker(self, name: str) -> Callable[[], Awaitable[bool]]:
-        """An async `is_on(name)` for hooks that await, e.g. AppState.retrieval_switch."""
-        check_name(name)
-
-        async def check() -> bool:
-            return self.is_on(name)
-
-        return check
 
     def state(self, name: str) -> SwitchState:
         """The switch's own state (for `tool:<x>`, regardless of `tools`)."""

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from warden.safety.switch_config import RATE_SIGNALS, TriggerConfig
+from warden.config.switches import RATE_SIGNALS, TriggerConfig
 
 # Enough for thousands of requests per second over a minute; past it the oldest events go
 # first, so the rate describes a shorter, recent stretch (still a fair estimate).

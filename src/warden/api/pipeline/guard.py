@@ -17,8 +17,9 @@ from typing import Any
 from warden.api.errors import APIError
 from warden.config import TierConfig, WardenConfig
 from warden.engine.base import GenerationRequest
-from warden.safety.findings import Finding, Policy, Redactor, Verdict
 from warden.safety.pipeline import GuardPipeline
+from warden.safety.policy import Finding, Policy, Verdict
+from warden.safety.redaction import Redactor
 from warden.safety.streaming import StreamGuard
 from warden.store.audit import AuditLog
 from warden.store.incidents import Incidents
@@ -46,7 +47,8 @@ def evidence(verdict: Verdict) -> dict[str, Any]:
 
 class RequestGuard:
     def __init__(self, config: WardenConfig, audit: AuditLog, incidents: Incidents,
-                 metrics: Metrics, pipeline: GuardPipeline | None = None) -> None:
+                 metrics: Metrics, *, pipeline: GuardPipeline | None = None,
+                 observe: Callable[[str, bool], None] | None = None) -> None:
         self.config = config
         self.enabled = config.safety.enabled
         self._audit = audit
@@ -54,8 +56,8 @@ class RequestGuard:
         self._metrics = metrics
         self._base = pipeline
         self._pipelines: dict[str, GuardPipeline] = {}
-        # The kill-switch triggers' signal sink (set by the app): observe(signal, bad).
-        self.observe: Callable[[str, bool], None] | None = None
+        # The kill-switch triggers' signal sink: observe(signal, bad).
+        self.observe = observe
 
     def warm_up(self) -> None:
         """Load every detector model before the first request (seconds, once)."""

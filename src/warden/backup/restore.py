@@ -14,15 +14,15 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from warden.retrieval.backup import (
-    _SECTIONS,
+from warden.backup.archive import (
     MANIFEST,
     MANIFEST_SUM,
+    SECTIONS,
     TABLES,
     BackupError,
     VerifyReport,
-    _schema_revision,
-    _sha256,
+    schema_revision,
+    sha256_hex,
 )
 from warden.retrieval.index import IndexManager
 from warden.retrieval.merkle import merkle_root
@@ -42,7 +42,7 @@ def verify_backup(directory: Path) -> VerifyReport:
     except OSError as exc:
         report.problems.append(f"cannot read the manifest: {exc.strerror or exc}")
         return report
-    if _sha256(body) != recorded:
+    if sha256_hex(body) != recorded:
         report.problems.append("manifest.json does not match manifest.sha256")
         return report
     manifest = report.manifest = json.loads(body)
@@ -108,7 +108,7 @@ def restore_backup(db: Database, indexes: IndexManager, directory: Path, *,
         raise BackupError(f"backup {directory.name} failed verification, refusing to restore: "
                           f"{shown}")
     manifest = report.manifest
-    revision = _schema_revision(db)
+    revision = schema_revision(db)
     if manifest.get("schema_revision") != revision:
         raise BackupError(f"backup {directory.name} was made at schema revision "
                           f"{manifest.get('schema_revision')}, this store is at {revision}")
@@ -133,8 +133,8 @@ def restore_backup(db: Database, indexes: IndexManager, directory: Path, *,
             if target.exists():
                 shutil.rmtree(target)
             os.replace(staging, target)
-    for name, section in _SECTIONS.items():
-        path = directory / "sections" / f"{name}.json"
+    for section in SECTIONS:
+        path = directory / "sections" / f"{section.name}.json"
         if path.exists():
             section.restore(db, json.loads(path.read_text()))
     snapshot = Path(indexes.config.data_dir) / f"restored-config-{directory.name}.json"

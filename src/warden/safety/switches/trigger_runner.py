@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from warden.safety.switch_config import RATE_SIGNALS, SwitchesConfig, TriggerConfig
-from warden.safety.switches import Switches
-from warden.safety.triggers import Measurement, RateWindow, measure_poisoned, measure_rate
+from warden.config.switches import RATE_SIGNALS, SwitchesConfig, TriggerConfig
+from warden.safety.switches.store import Switches
+from warden.safety.switches.triggers import Measurement, RateWindow, measure_poisoned, measure_rate
 
 log = logging.getLogger(__name__)
 
+# (created_at, quarantined_count) of every ready index version; retrieval provides it
+# (warden.retrieval.versions.ready_versions) and the composition root passes it in.
 VersionsReader = Callable[[], Iterable[tuple[datetime, int]]]
 
 
@@ -43,18 +45,6 @@ class TriggerStatus:
                 "window_s": m.window_s, "threshold": m.threshold, "min_events": m.min_events,
                 "value": m.value, "events": m.events, "switch_on": self.switch_on,
                 "at_threshold": m.fires}
-
-
-def ready_versions(db: Any) -> VersionsReader:
-    """(created_at, quarantined_count) of every ready index version in the store."""
-    from warden.retrieval.versions import READY, VersionStore
-
-    store = VersionStore(db)
-
-    def read() -> list[tuple[datetime, int]]:
-        return [(v.created_at, v.quarantined_count) for v in store.list() if v.state == READY]
-
-    return read
 
 
 class TriggerRunner:

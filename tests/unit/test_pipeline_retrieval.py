@@ -1,5 +1,6 @@
-"""api/rag.py without a server: query extraction, context injection, the token budget with a
-real word-piece tokenizer, the chunk guard with real detectors, options and error mapping."""
+"""api/pipeline/retrieval.py without a server: query extraction, context injection, the
+token budget with a real word-piece tokenizer, the chunk guard with real detectors, options
+and error mapping."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from types import SimpleNamespace
 import pytest
 from pydantic import ValidationError
 
-from warden.api import rag
 from warden.api.errors import APIError
+from warden.api.pipeline import retrieval as rag
+from warden.api.protocol import RetrievalOptions
 from warden.engine.base import GenerationRequest, SamplingParams
 from warden.retrieval.context import build_context, context_budget
 from warden.retrieval.search import Hit
@@ -19,8 +21,9 @@ from warden.retrieval.tokens import get_tokenizer
 from warden.retrieval.versions import VersionError
 from warden.safety.detectors.injection import InjectionDetector
 from warden.safety.detectors.pii import PiiPatternDetector
-from warden.safety.findings import Redactor
 from warden.safety.pipeline import GuardPipeline
+from warden.safety.redaction import Redactor
+from warden.store.keys import Principal
 
 WORDS = ["ledger", "barrels", "storehouse", "harbour", "clerk", "tally", "wax", "chandlery",
          "copper", "quay", "tram", "lighthouse", "keeper", "clockwork", "lantern", "ferry",
@@ -125,36 +128,42 @@ def test_chunk_guard_drops_blocked_chunks_and_redacts_pii() -> None:
 
 
 def test_options_validate_k_as_of_and_unknown_fields() -> None:
-    assert rag.RetrievalOptions(k=50).k == 50
+    assert RetrievalOptions(k=50).k == 50
     for bad in ({"k": 0}, {"k": 51}, {"corpus": "../etc"}, {"top_k": 3},
                 {"as_of": "yesterday"}, {"filters": {"tag": {"nested": 1}}}):
         with pytest.raises(ValidationError):
-            rag.RetrievalOptions.model_validate(bad)
-    naive = rag.RetrievalOptions.model_validate({"as_of": "2026-01-02T03:04:05"})
+            RetrievalOptions.model_validate(bad)
+    naive = RetrievalOptions.model_validate({"as_of": "2026-01-02T03:04:05"})
     assert naive.as_of is not None and naive.as_of.utcoffset() is not None
-    assert rag.RetrievalOptions.model_validate(
+    assert RetrievalOptions.model_validate(
         {"filters": {"source": ["a.md", "b.md"], "year": 2024}}).filters == \
         {"source": ["a.md", "b.md"], "year": 2024}
 
 
+def stage(*, switched_on: bool = True) -> rag.RetrievalStage:
+    retrieval = SimpleNamespace(config=SimpleNamespace(default_corpus="default", default_k=5))
+    return rag.RetrievalStage(retrieval, lambda name: switched_on,  # type: ignore[arg-type]
+                              guard=None, audit=None, metrics=None,  # type: ignore[arg-type]
+                              n_ctx={"m": 2048})
+
+
+def no_tokens(_request: GenerationRequest) -> int:
+    return 0
+
+
+ALICE = Principal(key_id="k1", name="alice", role="user", tier="default")
+
+
 def test_disabled_retrieval_is_a_400_naming_the_field() -> None:
-    state = SimpleNamespace(retrieval=None)
     with pytest.raises(APIError) as err:
-        asyncio.run(rag.begin(state, None, rag.RetrievalOptions(),  # type: ignore[arg-type]
-                              request(prompt="Q?")))
+        asyncio.run(rag.begin(None, ALICE, RetrievalOptions(), request(prompt="Q?"), no_tokens))
     assert err.value.status == 400 and err.value.param == "retrieval"
-    assert asyncio.run(rag.begin(state, None, None,  # type: ignore[arg-type]
-                                 request(prompt="Q?"))) is None
+    assert asyncio.run(rag.begin(None, ALICE, None, request(prompt="Q?"), no_tokens)) is None
 
 
-def test_kill_switch_hook_skips_retrieval_and_says_so() -> None:
-    async def off() -> bool:
-        return False
-
-    retrieval = SimpleNamespace(config=SimpleNamespace(default_corpus="default"))
-    state = SimpleNamespace(retrieval=retrieval, retrieval_switch=off)
-    run = asyncio.run(rag.begin(state, None, rag.RetrievalOptions(k=3),  # type: ignore[arg-type]
-                                request(prompt="Q?")))
+def test_kill_switch_skips_retrieval_and_says_so() -> None:
+    run = asyncio.run(rag.begin(stage(switched_on=False), ALICE, RetrievalOptions(k=3),
+                                request(prompt="Q?"), no_tokens))
     assert run is not None and run.skipped == "switched_off"
     assert run.response_fields() == {"citations": [], "retrieval": {"skipped": "switched_off"}}
     original = request(prompt="Q?")
@@ -170,10 +179,7 @@ def test_version_errors_name_the_field_and_the_fix() -> None:
 
 
 def test_a_request_without_a_question_is_a_400() -> None:
-    retrieval = SimpleNamespace(config=SimpleNamespace(default_corpus="default"))
-    state = SimpleNamespace(retrieval=retrieval)
     only_system = request(messages=[{"role": "system", "content": "be brief"}])
     with pytest.raises(APIError) as err:
-        asyncio.run(rag.begin(state, None, rag.RetrievalOptions(),  # type: ignore[arg-type]
-                              only_system))
+        asyncio.run(rag.begin(stage(), ALICE, RetrievalOptions(), only_system, no_tokens))
     assert err.value.status == 400 and err.value.param == "retrieval"

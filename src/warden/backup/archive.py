@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -34,17 +35,16 @@ from warden.retrieval.tables import (
     RetrievalVersionChunk,
 )
 from warden.retrieval.versions import READY
+from warden.safety.switches import backup as switch_backup
 from warden.store.db import Database
-from warden.store.models import ApiKey
+from warden.store.models import ApiKey, Base
 
 FORMAT = 1
 MANIFEST, MANIFEST_SUM = "manifest.json", "manifest.sha256"
 # Restore order: parents before children (foreign keys are on in SQLite and PostgreSQL).
-TABLES: tuple[Table, ...] = tuple(t.__table__ for t in (  # type: ignore[attr-defined]
+TABLES: tuple[Table, ...] = tuple(Base.metadata.tables[t.__tablename__] for t in (
     RetrievalChunk, RetrievalEmbedding, RetrievalVersion, RetrievalVersionChunk,
     RetrievalPointer, RetrievalPointerEvent, ApiKey))
-# State other modules own. Kill switches register here when they exist (see register_section).
-EXPECTED_SECTIONS = ("switches",)
 
 
 class BackupError(Exception):
@@ -58,11 +58,11 @@ class BackupSection:
     restore: Callable[[Database, Any], None]  # puts it back (the store is empty)
 
 
-_SECTIONS: dict[str, BackupSection] = {}
-
-
-def register_section(section: BackupSection) -> None:
-    _SECTIONS[section.name] = section
+# State other modules own, dumped beside the tables. Backups sit above retrieval and safety,
+# so they name their sections here rather than letting those modules register themselves.
+SECTIONS: tuple[BackupSection, ...] = (
+    BackupSection("switches", switch_backup.dump, switch_backup.restore),
+)
 
 
 @dataclass
@@ -139,14 +139,11 @@ def create_backup(db: Database, indexes: IndexManager, *, config_json: str, conf
         writer.write(config_json.encode("utf-8"))
         files["config.json"] = writer.close()
         sections: dict[str, str] = {}
-        for name in EXPECTED_SECTIONS:
-            if name not in _SECTIONS:
-                sections[name] = "not available in this build"
-        for name, section in sorted(_SECTIONS.items()):
-            writer = HashingWriter(staging / "sections" / f"{name}.json")
+        for section in SECTIONS:
+            writer = HashingWriter(staging / "sections" / f"{section.name}.json")
             writer.write(json.dumps(section.dump(db), sort_keys=True).encode("utf-8"))
-            files[f"sections/{name}.json"] = writer.close()
-            sections[name] = "included"
+            files[f"sections/{section.name}.json"] = writer.close()
+            sections[section.name] = "included"
         roots = {str(v.id): v.merkle_root for v in indexes.versions.list() if v.id in ready}
         if include_index_files:
             for version_id in ready:
@@ -158,14 +155,14 @@ def create_backup(db: Database, indexes: IndexManager, *, config_json: str, conf
         manifest = {
             "format": FORMAT, "id": backup_id, "created_at": datetime.now(UTC).isoformat(),
             "description": description, "config_hash": config_hash,
-            "schema_revision": _schema_revision(db), "versions": ready,
+            "schema_revision": schema_revision(db), "versions": ready,
             "merkle_roots": roots, "pointers": indexes.versions.pointers(),
             "sections": sections, "index_files": include_index_files,
             "files": dict(sorted(files.items())),
         }
         body = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
         (staging / MANIFEST).write_bytes(body)
-        (staging / MANIFEST_SUM).write_text(_sha256(body) + "\n")
+        (staging / MANIFEST_SUM).write_text(sha256_hex(body) + "\n")
         os.replace(staging, root / backup_id)
     finally:
         if staging.exists():
@@ -173,13 +170,11 @@ def create_backup(db: Database, indexes: IndexManager, *, config_json: str, conf
     return backup_id, manifest
 
 
-def _sha256(data: bytes) -> str:
-    import hashlib
-
+def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _schema_revision(db: Database) -> str | None:
+def schema_revision(db: Database) -> str | None:
     with db.engine.connect() as connection:
         from sqlalchemy import text
 
@@ -195,13 +190,3 @@ def list_backups(root: Path) -> list[dict[str, Any]]:
             out.append({"id": path.name, "created_at": None, "description": "(unreadable "
                         "manifest)", "files": {}})
     return out
-
-
-def _register_builtin_sections() -> None:
-    # Kill-switch state (owned by warden.safety) rides along in every backup.
-    from warden.safety import switch_backup
-
-    register_section(BackupSection("switches", switch_backup.dump, switch_backup.restore))
-
-
-_register_builtin_sections()

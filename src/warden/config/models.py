@@ -1,28 +1,20 @@
-"""warden.yaml as pydantic models, WARDEN_* environment overrides and the CONFIG_HASH.
+"""warden.yaml as pydantic models: the root `WardenConfig` and its small sections.
 
-Precedence: built-in defaults < warden.yaml < WARDEN_* variables. A nested key is addressed
-with double underscores: ``WARDEN_SERVER__PORT=9000`` sets ``server.port``; list items use
-their index (``WARDEN_MODELS__0__N_CTX=4096``). Values are parsed as YAML scalars, so
-``true``, ``12`` and ``null`` mean what they look like.
+The larger sections (retrieval, switches, tools, the crisis response) have modules of their
+own beside this one. Nothing here imports the layers that use the config.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from warden.retrieval.config import RetrievalConfig
-from warden.safety.detectors.crisis import CrisisResponse
-from warden.safety.switch_config import SwitchesConfig
-from warden.safety.tools.config import ToolConfig, check_tools
+from warden.config.crisis import CrisisResponse
+from warden.config.retrieval import RetrievalConfig
+from warden.config.switches import SwitchesConfig
+from warden.config.tools import ToolConfig, check_tools
 
-ENV_PREFIX = "WARDEN_"
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 
 
@@ -111,12 +103,15 @@ class TierConfig(_Strict):
     max_tokens: int = Field(512, ge=1, description="Ceiling for a request's max_tokens.")
     max_concurrent: int = Field(4, ge=1)
     safety: TierSafetyConfig = TierSafetyConfig()
+    client_tools: bool = Field(True, description="May keys of this tier define their own "
+                               "tools on chat requests (the client runs them)? Registry tools "
+                               "are governed either way.")
     forbidden_phrases: list[str] = Field(
         default_factory=list, description="Masked during decoding: the model cannot emit them "
                                           "(case-insensitive; in-process engine).")
 
 
-def _default_tiers() -> dict[str, TierConfig]:
+def default_tiers() -> dict[str, TierConfig]:
     return {
         "free": TierConfig(rpm=20, tpm=10_000, tokens_per_day=100_000, max_tokens=256,
                            max_concurrent=2),
@@ -147,7 +142,7 @@ class WardenConfig(_Strict):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     switches: SwitchesConfig = Field(default_factory=SwitchesConfig)
     models: list[ModelConfig] = Field(default_factory=lambda: [ModelConfig()], min_length=1)
-    tiers: dict[str, TierConfig] = Field(default_factory=_default_tiers, min_length=1)
+    tiers: dict[str, TierConfig] = Field(default_factory=default_tiers, min_length=1)
     tools: list[ToolConfig] = Field(default_factory=list, description="Tools a model may "
                                     "call and Warden may run (docs/tools.md).")
 
@@ -169,116 +164,3 @@ class WardenConfig(_Strict):
 
     def model_by_name(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)
-
-
-class ConfigError(Exception):
-    """Every problem in a config, each naming its key path."""
-
-    def __init__(self, problems: list[str], source: str) -> None:
-        self.problems = problems
-        self.source = source
-        super().__init__(f"invalid config ({source}): " + "; ".join(problems))
-
-
-def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
-    node: Any = tree
-    for i, part in enumerate(path):
-        last = i == len(path) - 1
-        if isinstance(node, list):
-            index = int(part)
-            while len(node) <= index:
-                node.append({})
-            if last:
-                node[index] = value
-            else:
-                node = node[index]
-            continue
-        if last:
-            node[part] = value
-            return
-        child = node.get(part)
-        if child is None:
-            child = [] if path[i + 1].isdigit() else {}
-            node[part] = child
-        node = child
-
-
-def env_overrides(environ: dict[str, str]) -> list[tuple[list[str], Any]]:
-    """(key path, parsed value) for every WARDEN_* variable that addresses a config key."""
-    overrides = []
-    for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX):
-            continue
-        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
-        if path[0] not in WardenConfig.model_fields:
-            continue
-        overrides.append((path, yaml.safe_load(raw) if raw != "" else None))
-    return overrides
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(root)"
-
-
-def _error_message(err: dict[str, Any]) -> str:
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key (check the spelling; see `warden config check --help`)"
-    return f"{_format_loc(err['loc'])}: {msg}"
-
-
-def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None
-                ) -> WardenConfig:
-    """Load and validate; raise ConfigError listing every problem with its key path."""
-    environ = dict(os.environ if environ is None else environ)
-    source = "built-in defaults"
-    raw: dict[str, Any] = {}
-    if path is None and environ.get("WARDEN_CONFIG"):
-        path = environ["WARDEN_CONFIG"]
-    if path is None and Path("warden.yaml").exists():
-        path = "warden.yaml"
-    if path is not None:
-        source = str(path)
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigError([f"cannot read config file: {exc.strerror}"], source) from exc
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError([f"not valid YAML: {exc}"], source) from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(["(root): the file must hold a mapping of keys"], source)
-        raw = loaded or {}
-    for key_path, value in env_overrides(environ):
-        if key_path[0] == "models" and "models" not in raw:
-            raw["models"] = [ModelConfig().model_dump(mode="json", exclude_none=True)]
-        if key_path[0] == "tiers" and "tiers" not in raw:
-            raw["tiers"] = {k: v.model_dump() for k, v in _default_tiers().items()}
-        _set_path(raw, key_path, value)
-    try:
-        return WardenConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError([_error_message(e) for e in exc.errors()], source) from exc
-
-
-def _without_secrets(value: Any) -> Any:
-    if isinstance(value, SecretStr):
-        return None
-    if isinstance(value, BaseModel):
-        return {k: _without_secrets(getattr(value, k)) for k in type(value).model_fields}
-    if isinstance(value, dict):
-        return {k: _without_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_secrets(v) for v in value]
-    return value
-
-
-def canonical_json(config: WardenConfig) -> str:
-    """The effective config with every secret replaced by null, keys sorted, no whitespace."""
-    plain = _without_secrets(config)
-    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def config_hash(config: WardenConfig) -> str:
-    return hashlib.sha256(canonical_json(config).encode()).hexdigest()

@@ -8,9 +8,9 @@ import contextlib
 from dataclasses import dataclass, field
 
 from warden.config import WardenConfig
-from warden.safety.switch_metrics import SwitchCollector
-from warden.safety.switches import Switches
-from warden.safety.trigger_runner import TriggerRunner, ready_versions
+from warden.safety.switches.metrics import SwitchCollector
+from warden.safety.switches.store import Switches
+from warden.safety.switches.trigger_runner import TriggerRunner, VersionsReader
 from warden.store.audit import AuditLog
 from warden.store.db import Database
 from warden.store.incidents import Incidents
@@ -37,10 +37,11 @@ class SwitchRuntime:
 
     @classmethod
     async def start(cls, config: WardenConfig, db: Database, audit: AuditLog,
-                    incidents: Incidents, metrics: Metrics) -> SwitchRuntime:
+                    incidents: Incidents, metrics: Metrics, *,
+                    versions: VersionsReader | None = None) -> SwitchRuntime:
         switches = build_switches(config, db, audit=audit, incidents=incidents)
         await asyncio.to_thread(switches.refresh)  # the first request sees the real state
-        triggers = TriggerRunner(config.switches, switches, ready_versions(db))
+        triggers = TriggerRunner(config.switches, switches, versions)
         collector = SwitchCollector(switches)
         metrics.registry.register(collector)
         runtime = cls(switches, triggers, metrics, collector)

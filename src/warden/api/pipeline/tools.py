@@ -2,9 +2,13 @@
 changed for the engine, and how the model's reply becomes OpenAI `tool_calls`.
 
 Warden never executes a tool here (OpenAI semantics: the client does); governed execution
-is POST /v1/tools/{name}/execute. Every call the model writes is checked against its schema
-and counted; a call that does not conform is never returned as a tool call (the text comes
-back as content, finish_reason "stop") and is recorded as audit kind "tool.invalid_call".
+is POST /v1/tools/{name}/execute. An offered tool is either a registry tool (its name, with
+`parameters` omitted or equal to the registered schema: tiers and kill switches apply) or a
+client tool (any other well-formed function: its schema must be valid and enforceable by the
+decoder, and the tier must allow client tools). Every call the model writes is checked
+against its schema, counted and audited ("tool.call"); a call that does not conform is never
+returned as a tool call (the text comes back as content, finish_reason "stop") and is
+recorded as audit kind "tool.invalid_call".
 """
 
 from __future__ import annotations
@@ -16,20 +20,16 @@ from typing import Any, Literal
 
 from warden.api import sse
 from warden.api.errors import APIError
-from warden.api.routes.common import deltas, openai_finish_reason, usage_dict
-from warden.api.serving import Generation
-from warden.api.tool_schemas import NamedToolChoice, ToolDef
+from warden.api.pipeline.delivery import deltas
+from warden.api.pipeline.generation import Generation
+from warden.api.pipeline.request import openai_finish_reason, usage_dict
+from warden.api.protocol import NamedToolChoice, ToolDef
 from warden.engine.base import Finished, GenerationRequest, TextDelta
 from warden.safety.tools import calls, prompt
-from warden.safety.tools.errors import ToolProblem
-from warden.safety.tools.registry import RegisteredTool
+from warden.safety.tools.registry import OfferedTool
 from warden.safety.tools.service import Caller, ToolService
 
 Choice = Literal["none", "auto", "required", "named"]
-
-
-def api_error(problem: ToolProblem) -> APIError:
-    return APIError(problem.status, problem.message, code=problem.code, param=problem.param)
 
 
 @dataclass(frozen=True)
@@ -45,40 +45,32 @@ class ChatReply:
 class ToolPlan:
     service: ToolService
     caller: Caller
-    offered: dict[str, RegisteredTool]
+    offered: dict[str, OfferedTool]
     choice: Choice
-    forced: list[RegisteredTool]
+    forced: list[OfferedTool]
 
     @classmethod
     def from_body(cls, tools: list[ToolDef] | None,
-                  tool_choice: str | NamedToolChoice | None, service: ToolService | None,
-                  caller: Caller) -> ToolPlan | None:
-        """None when the request offers no tools; APIError naming the tool and the fix when
-        it offers one the caller may not use."""
+                  tool_choice: str | NamedToolChoice | None, service: ToolService,
+                  caller: Caller, *, client_tools: bool) -> ToolPlan | None:
+        """None when the request offers no tools; a 4xx naming the tool and the fix when it
+        offers one the caller may not use (ToolProblem or APIError)."""
         if not tools:
             return None
-        if service is None:
-            raise APIError(400, "This server has no tool registry; remove 'tools'.",
-                           code="tools_not_configured", param="tools")
-        offered: dict[str, RegisteredTool] = {}
+        offered: dict[str, OfferedTool] = {}
         for i, spec in enumerate(tools):
-            name = spec.function.name
-            param = f"tools.{i}.function.name"
+            name, parameters = spec.function.name, spec.function.parameters
+            param = f"tools.{i}.function"
             if name in offered:
                 raise APIError(400, f"The tool '{name}' is offered twice; offer each tool once.",
-                               code="invalid_value", param=param)
-            try:
-                tool = service.check_offer(name, caller.tier, param)
-            except ToolProblem as problem:
-                raise api_error(problem) from None
-            if spec.function.parameters is not None \
-                    and spec.function.parameters != tool.config.parameters:
-                raise APIError(400, f"tools.{i}.function.parameters differ from the registered "
-                                    f"schema of '{name}'. Omit 'parameters' or send the "
-                                    "registered one (GET /v1/tools lists it).",
-                               code="tool_parameters_mismatch",
-                               param=f"tools.{i}.function.parameters")
-            offered[name] = tool
+                               code="invalid_value", param=f"{param}.name")
+            registered = service.registry.get(name)
+            if registered is not None and parameters in (None, registered.parameters):
+                offered[name] = service.check_offer(name, caller.tier, f"{param}.name")
+            else:
+                offered[name] = service.check_client_offer(
+                    name, spec.function.description, parameters, allowed=client_tools,
+                    param=param)
         choice: Choice
         if isinstance(tool_choice, NamedToolChoice):
             name = tool_choice.function.name
@@ -122,7 +114,8 @@ class ToolPlan:
         as_text = ChatReply({"role": "assistant", "content": text, "refusal": None}, finish)
         if not self.may_call or finished.finish_reason not in ("stop", "length"):
             return as_text
-        candidates = {t.name: t for t in self.forced} if self.forced else self.offered
+        candidates: dict[str, OfferedTool] = \
+            {t.name: t for t in self.forced} if self.forced else self.offered
         parsed = calls.parse_call(text, candidates) if finished.finish_reason == "stop" \
             else None
         if parsed is None:

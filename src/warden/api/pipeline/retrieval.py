@@ -1,9 +1,9 @@
 """Retrieval-augmented generation in the request path: options in, context and citations out.
 
-The route calls `begin()` before the generation starts (validation, the kill-switch hook, a
-cheap check that the corpus has a servable version, so a bad request costs no quota). The
-service then calls `RagRun.prepare()` between the input guard and the engine, with the
-guarded (already redacted) request, so the design's order holds:
+The route calls `begin()` before the generation starts (validation, the kill switch, a cheap
+check that the corpus has a servable version, so a bad request costs no quota). The service
+then calls `RagRun.prepare()` between the input guard and the engine, with the guarded
+(already redacted) request, so the design's order holds:
 
     input guard -> retrieval (search, chunk guard, budgeted context) -> prompt build -> engine
 
@@ -17,25 +17,25 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from warden.api.errors import APIError
-from warden.api.guard import evidence
-from warden.engine.base import EngineError, GenerationRequest
+from warden.api.pipeline.guard import RequestGuard, evidence
+from warden.api.protocol import RetrievalOptions
+from warden.engine.base import GenerationRequest
 from warden.retrieval.context import Context, context_budget
-from warden.retrieval.search import Hit
+from warden.retrieval.search import Hit, SearchResult
 from warden.retrieval.versions import VersionError
-from warden.safety.findings import Category, Redactor, Verdict
 from warden.safety.pipeline import ROLE_CATEGORIES
+from warden.safety.policy import Category, Verdict
+from warden.safety.redaction import Redactor
+from warden.store.audit import AuditLog
+from warden.store.keys import Principal
+from warden.telemetry.metrics import Metrics
 
 if TYPE_CHECKING:
-    from warden.api.state import AppState
     from warden.retrieval.service import Retrieval
-    from warden.store.keys import Principal
 
 log = logging.getLogger(__name__)
 
@@ -47,35 +47,6 @@ INSTRUCTION = ("Answer the question using the numbered sources below. Cite the s
                "use by their number, like [1]. If the sources do not contain the answer, "
                "say so.")
 SOURCES_HEADER = "Sources:"
-_COUNT_TIMEOUT_S = 30.0  # a tokenizer call never takes this long; a stopped loop might
-
-# The kill-switch hook: a callable the lead wires onto AppState.retrieval_switch; it answers
-# "may retrieval run right now?". None (the default) means on.
-RetrievalSwitch = Callable[[], Awaitable[bool]]
-
-FilterValue = str | int | float | bool
-
-
-class RetrievalOptions(BaseModel):
-    """The `retrieval` object of /v1/generate and /v1/chat/completions."""
-
-    model_config = ConfigDict(extra="forbid")
-    corpus: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
-                               description="Default: retrieval.default_corpus.")
-    k: int | None = Field(None, ge=1, le=50, description="Chunks to retrieve; default "
-                          "retrieval.default_k.")
-    as_of: datetime | None = Field(None, description="Answer from the index version that was "
-                                   "active at this ISO 8601 time (UTC if no zone).")
-    filters: dict[str, FilterValue | list[FilterValue]] | None = Field(
-        None, description="Metadata filters: {key: value} or {key: [any, of]}; 'source' and "
-                          "'doc_id' address the chunk's own fields.")
-
-    @field_validator("as_of")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
 
 
 # pure helpers ----------------------------------------------------------------------------
@@ -176,16 +147,89 @@ def version_error(exc: VersionError, corpus: str, exists: bool) -> APIError:
 
 
 # the request path --------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class RetrievalStage:
+    """What retrieval in the request path needs, built once by the runtime and passed in."""
+
+    retrieval: Retrieval
+    is_on: Callable[[str], bool]             # the kill switches: is_on("retrieval")
+    guard: RequestGuard | None               # screens retrieved chunks; None: safety off
+    audit: AuditLog
+    metrics: Metrics
+    n_ctx: Mapping[str, int]                 # per model: the window the context must fit
+
+    async def begin(self, principal: Principal, options: RetrievalOptions,
+                    request: GenerationRequest, count_tokens: Callable[[GenerationRequest], int]
+                    ) -> RagRun:
+        """Validate the options and check the corpus is servable, before any quota is spent.
+
+        The search uses the question as the user asked it: it never leaves this process and
+        the audit log keeps only its SHA-256, while a name the guard masks (NER also masks
+        place names) would cost recall. The model sees the guarded question and chunks."""
+        corpus = options.corpus or self.retrieval.config.default_corpus
+        run = RagRun(self, options, corpus, principal, request.request_id,
+                     count_tokens=count_tokens)
+        if not self.is_on("retrieval"):
+            run.skipped = "switched_off"
+            return run
+        run.query = extract_query(request)
+        if not run.query:
+            raise APIError(400, "retrieval needs a question to search with: send a prompt or "
+                                "a user message.", code="invalid_value", param="retrieval")
+        try:
+            await asyncio.to_thread(self.retrieval.searcher.resolve, corpus,
+                                    as_of=options.as_of)
+        except VersionError as exc:
+            raise await self.version_error_for(exc, corpus) from exc
+        run.n_ctx = self.n_ctx.get(request.model, 0)
+        return run
+
+    async def version_error_for(self, exc: VersionError, corpus: str) -> APIError:
+        exists = bool(await asyncio.to_thread(self.retrieval.list_versions, corpus))
+        return version_error(exc, corpus, exists)
+
+    async def record(self, run: RagRun, screened: Screened, version: int) -> None:
+        """Each guard decision on a chunk is evidence: chunk id and findings, never text."""
+        for stage_action, items in (("block", screened.blocked),
+                                    ("redact", screened.redacted)):
+            for hit, verdict in items:
+                for category in verdict.categories or ("none",):
+                    self.metrics.safety_events.labels("retrieval", category,
+                                                      verdict.action).inc()
+                payload = {"stage": "retrieval", "request_id": run.request_id,
+                           "key_id": run.principal.key_id, "corpus": run.corpus,
+                           "version": version, "chunk_id": hit.chunk_id, "doc_id": hit.doc_id,
+                           "served": stage_action != "block", **evidence(verdict)}
+                try:
+                    await asyncio.to_thread(self.audit.append, "safety.intervention",
+                                            "guard", payload)
+                except Exception:
+                    log.exception("audit append failed for chunk %s", hit.chunk_id[:12])
+
+
+async def begin(stage: RetrievalStage | None, principal: Principal,
+                options: RetrievalOptions | None, request: GenerationRequest,
+                count_tokens: Callable[[GenerationRequest], int]) -> RagRun | None:
+    """The request's retrieval, validated before any quota is spent; None if not asked."""
+    if options is None:
+        return None
+    if stage is None:
+        raise APIError(400, "retrieval is disabled on this server (retrieval.enabled: false "
+                            "in warden.yaml). Remove the 'retrieval' field or enable it.",
+                       code="retrieval_disabled", param="retrieval")
+    return await stage.begin(principal, options, request, count_tokens)
+
+
 @dataclasses.dataclass
 class RagRun:
     """One request's retrieval. `prepare` fills the outcome the response reports."""
 
+    stage: RetrievalStage
     options: RetrievalOptions
     corpus: str
-    retrieval: Retrieval | None = None
-    state: AppState | None = None
-    principal: Principal | None = None
-    request_id: str = ""
+    principal: Principal
+    request_id: str
+    count_tokens: Callable[[GenerationRequest], int]
     query: str = ""
     n_ctx: int = 0
     skipped: str | None = None
@@ -194,6 +238,7 @@ class RagRun:
     blocked: int = 0
     redacted: int = 0
     retrieved: int = 0
+    result: SearchResult | None = None
 
     def response_fields(self) -> dict[str, Any]:
         """`citations` and `retrieval`, for the body (generate) or the `warden` extension."""
@@ -206,8 +251,7 @@ class RagRun:
             "citations": citation_dicts(context),
             "retrieval": {
                 "corpus": self.corpus, "version": self.version,
-                "k": self.options.k or (self.retrieval.config.default_k
-                                        if self.retrieval else None),
+                "k": self.options.k or self.stage.retrieval.config.default_k,
                 "as_of": self.options.as_of.isoformat() if self.options.as_of else None,
                 "dropped": self.blocked,           # chunks the guard blocked: never served
                 "redacted": self.redacted,         # chunks served with PII redacted
@@ -215,32 +259,27 @@ class RagRun:
                 "over_budget": len(context.dropped),
                 "context_tokens": context.tokens,
                 "budget": context.budget,
+                # Past the top k, for evaluation: every fused candidate before filters and
+                # the per-document cap, and what the cap and filters set aside.
+                "cap_dropped": self.result.cap_dropped if self.result else 0,
+                "filtered_out": self.result.filtered_out if self.result else 0,
+                "candidates": [{"chunk_id": c, "doc_id": d}
+                               for c, d in (self.result.candidates if self.result else ())],
             },
         }
 
     async def prepare(self, request: GenerationRequest, redactor: Redactor | None
                       ) -> GenerationRequest:
         """Search, guard the chunks, fit them in the window, inject them (or not)."""
-        if self.skipped is not None or self.retrieval is None or self.state is None:
+        if self.skipped is not None:
             return request
-        state, retrieval, query = self.state, self.retrieval, self.query
-        engine = state.service.engine_for(request.model)
-        loop = asyncio.get_running_loop()
-
-        def count_request(candidate: GenerationRequest) -> int:
-            # build_context runs in a worker thread; the engine's tokenizer lives on the loop.
-            return asyncio.run_coroutine_threadsafe(
-                engine.count_prompt_tokens(candidate), loop).result(timeout=_COUNT_TIMEOUT_S)
-
-        try:
-            base = await engine.count_prompt_tokens(request)
-        except EngineError as exc:
-            raise APIError(exc.status_code, str(exc), code=exc.code) from exc
+        stage, retrieval, query = self.stage, self.stage.retrieval, self.query
+        base = self.count_tokens(request)
         budget = context_budget(self.n_ctx, base, request.sampling.max_tokens,
                                 retrieval.config.context.max_tokens)
-        guard = state.service.guard
+        guard = stage.guard
         pipeline = guard.pipeline(self.principal.tier) \
-            if guard is not None and guard.enabled and self.principal is not None else None
+            if guard is not None and guard.enabled else None
         screened: list[Screened] = []
 
         def screen(hits: Sequence[Hit]) -> list[Hit]:
@@ -251,95 +290,28 @@ class RagRun:
             screened.append(result)
             return result.hits
 
-        actor = self.principal.key_id if self.principal else "api"
-
         def run() -> tuple[Any, Context]:
             load_embedder(retrieval)
             return retrieval.retrieve(
-                query, budget=budget, count_tokens=context_counter(request, base, count_request),
-                actor=actor, request_id=self.request_id, corpus=self.corpus, k=self.options.k,
-                as_of=self.options.as_of, filters=self.options.filters, screen=screen)
+                query, budget=budget,
+                count_tokens=context_counter(request, base, self.count_tokens),
+                actor=self.principal.key_id, request_id=self.request_id, corpus=self.corpus,
+                k=self.options.k, as_of=self.options.as_of, filters=self.options.filters,
+                screen=screen, fresh=not request.use_cache)
 
         try:
             result, context = await asyncio.to_thread(run)
         except VersionError as exc:
-            exists = bool(await asyncio.to_thread(retrieval.list_versions, self.corpus))
-            raise version_error(exc, self.corpus, exists) from exc
+            raise await stage.version_error_for(exc, self.corpus) from exc
         self.version, self.context, self.retrieved = result.version, context, len(result.hits)
+        self.result = result
         if screened:
             self.blocked, self.redacted = len(screened[0].blocked), len(screened[0].redacted)
-            await self._record(screened[0], result.version)
+            await stage.record(self, screened[0], result.version)
         return inject(request, context.text)
 
-    async def _record(self, screened: Screened, version: int) -> None:
-        """Each guard decision on a chunk is evidence: chunk id and findings, never text."""
-        assert self.state is not None
-        for stage_action, items in (("block", screened.blocked),
-                                    ("redact", screened.redacted)):
-            for hit, verdict in items:
-                for category in verdict.categories or ("none",):
-                    self.state.metrics.safety_events.labels("retrieval", category,
-                                                            verdict.action).inc()
-                payload = {"stage": "retrieval", "request_id": self.request_id,
-                           "key_id": self.principal.key_id if self.principal else None,
-                           "corpus": self.corpus, "version": version,
-                           "chunk_id": hit.chunk_id, "doc_id": hit.doc_id,
-                           "served": stage_action != "block", **evidence(verdict)}
-                try:
-                    await asyncio.to_thread(self.state.audit.append, "safety.intervention",
-                                            "guard", payload)
-                except Exception:
-                    log.exception("audit append failed for chunk %s", hit.chunk_id[:12])
 
-
-async def switched_on(state: AppState) -> bool:
-    """THE kill-switch hook point: every RAG request asks here whether retrieval may run.
-    `AppState.retrieval_switch` is None (on) until a switch store is wired in."""
-    switch: RetrievalSwitch | None = getattr(state, "retrieval_switch", None)
-    return True if switch is None else bool(await switch())
-
-
-async def begin(state: AppState, principal: Principal, options: RetrievalOptions | None,
-                request: GenerationRequest) -> RagRun | None:
-    """Validate a request's retrieval options before any quota is spent; None if not asked.
-
-    The search uses the question as the user asked it: it never leaves this process and the
-    audit log keeps only its SHA-256, while a name the guard masks (NER also masks place
-    names) would cost recall. The model sees the guarded question and guarded chunks."""
-    if options is None:
-        return None
-    retrieval = getattr(state, "retrieval", None)
-    if retrieval is None:
-        raise APIError(400, "retrieval is disabled on this server (retrieval.enabled: false "
-                            "in warden.yaml). Remove the 'retrieval' field or enable it.",
-                       code="retrieval_disabled", param="retrieval")
-    corpus = options.corpus or retrieval.config.default_corpus
-    if not await switched_on(state):
-        return RagRun(options, corpus, skipped="switched_off")
-    query = extract_query(request)
-    if not query:
-        raise APIError(400, "retrieval needs a question to search with: send a prompt or a "
-                            "user message.", code="invalid_value", param="retrieval")
-    try:
-        await asyncio.to_thread(retrieval.searcher.resolve, corpus, as_of=options.as_of)
-    except VersionError as exc:
-        exists = bool(await asyncio.to_thread(retrieval.list_versions, corpus))
-        raise version_error(exc, corpus, exists) from exc
-    n_ctx = next((m.n_ctx for m in state.config.models if m.name == request.model), 0)
-    return RagRun(options, corpus, retrieval=retrieval, state=state, principal=principal,
-                  request_id=request.request_id, query=query, n_ctx=n_ctx)
-
-
-# lifespan ----------------------------------------------------------------------------------
-def build_retrieval(state_config: Any, db: Any, audit: Any) -> Retrieval | None:
-    """One Retrieval per app when retrieval.enabled. Cheap: no model, no index is loaded."""
-    if not state_config.retrieval.enabled:
-        return None
-    from warden.retrieval.service import Retrieval
-
-    return Retrieval(db, state_config.retrieval, audit=audit)
-
-
+# start-up ----------------------------------------------------------------------------------
 def load_embedder(retrieval: Retrieval) -> None:
     if retrieval.config.fusion.vector_weight <= 0:  # lexical only: no model to load
         return

@@ -24,8 +24,6 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from warden.safety.tools.validation import check_parameters_schema
-
 # OpenAI's rule for function names (letters, digits, '_' and '-', at most 64), starting with
 # a letter or '_' so every name is also a plain identifier in logs and metric labels.
 TOOL_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
@@ -83,6 +81,10 @@ class ToolConfig(_Strict):
 
     @model_validator(mode="after")
     def _parameters(self) -> ToolConfig:
+        # Imported here: jsonschema and numpy (via warden.constraints) cost every CLI command
+        # ~0.2 s of start-up, and only configs that define tools need them.
+        from warden.constraints.tool_schema import check_parameters_schema
+
         try:
             check_parameters_schema(self.name, self.parameters)
         except ValueError as exc:

@@ -1,0 +1,105 @@
+"""What detectors report (`Finding`), the per-tier `Policy`, and what it makes of the
+findings (`Verdict`).
+
+Everything here is pure: no models, no I/O, so the API, the streaming guard and the tests can
+share it without loading anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+Category = Literal["pii", "toxicity", "crisis", "injection"]
+Action = Literal["allow", "redact", "block", "escalate"]
+
+CATEGORIES: tuple[Category, ...] = get_args(Category)
+ACTIONS: tuple[Action, ...] = get_args(Action)
+# Index = strength: when several categories fire, the strongest action wins.
+_STRENGTH: dict[Action, int] = {a: i for i, a in enumerate(ACTIONS)}
+
+DEFAULT_ACTIONS: Mapping[Category, Action] = {
+    "pii": "redact", "toxicity": "block", "crisis": "escalate", "injection": "block",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One detection: `text[start:end]` looks like `label` (of `category`) to `detector`."""
+
+    category: Category
+    start: int
+    end: int
+    score: float
+    detector: str
+    label: str
+
+    def __post_init__(self) -> None:
+        if self.category not in CATEGORIES:
+            raise ValueError(f"unknown category {self.category!r}; expected one of {CATEGORIES}")
+        if not 0 <= self.start <= self.end:
+            raise ValueError(f"bad span {self.start}..{self.end}")
+
+    def shifted(self, offset: int) -> Finding:
+        """The same finding for a text that starts `offset` characters earlier."""
+        return Finding(self.category, self.start + offset, self.end + offset, self.score,
+                       self.detector, self.label)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Per-tier safety policy: what each category leads to, and whether NER runs.
+
+    `ner=False` drops person-name detection (spaCy NER) which costs ~20 ms per KB on CPU;
+    the pattern detectors for every other PII type still run.
+    """
+
+    actions: Mapping[Category, Action] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))
+    ner: bool = True
+
+    def __post_init__(self) -> None:
+        for category, action in self.actions.items():
+            if category not in CATEGORIES:
+                raise ValueError(f"policy names unknown category {category!r}")
+            if action not in ACTIONS:
+                raise ValueError(f"policy action for {category!r} must be one of {ACTIONS}, "
+                                 f"not {action!r}")
+
+    @classmethod
+    def from_mapping(cls, actions: Mapping[str, str] | None = None, *, ner: bool = True
+                     ) -> Policy:
+        """Defaults overlaid with `actions` (e.g. a tier's config section)."""
+        merged: dict[Category, Action] = dict(DEFAULT_ACTIONS)
+        merged.update(actions or {})  # type: ignore[arg-type]  # validated in __post_init__
+        return cls(actions=merged, ner=ner)
+
+    def action_for(self, category: Category) -> Action:
+        return self.actions.get(category, "allow")
+
+
+def strongest(actions: Iterable[Action]) -> Action:
+    return max(actions, key=_STRENGTH.__getitem__, default="allow")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The policy's decision for one text (or one request): the action and why."""
+
+    action: Action
+    findings: tuple[Finding, ...] = ()
+    redacted_text: str | None = None
+
+    @property
+    def categories(self) -> tuple[Category, ...]:
+        return tuple(sorted({f.category for f in self.findings}))
+
+    @property
+    def allowed(self) -> bool:
+        """True when the text may go on (possibly redacted)."""
+        return self.action in ("allow", "redact")
+
+
+def decide(findings: Sequence[Finding], policy: Policy) -> Verdict:
+    action = strongest(policy.action_for(f.category) for f in findings)
+    return Verdict(action=action, findings=tuple(findings))

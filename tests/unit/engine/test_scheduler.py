@@ -1,0 +1,234 @@
+"""The batching scheduler's step logic, without a model: a fake context records every
+llama_decode batch and KV edit, and scripted samplers say which token each sequence draws.
+
+What the real model cannot show on demand is shown here: exactly which tokens share a
+decode, how a long prompt is chunked beside running streams, FIFO admission when the slots
+are full, KV freed on cancel, tenant-scoped prefix reuse, and the sliding window.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from warden.engine.base import Finished, TextDelta
+from warden.engine.batching.native import BatchEntry
+from warden.engine.batching.scheduler import Scheduler, SchedulerLimits
+from warden.engine.batching.sequence import Sequence
+from warden.engine.text_assembler import TextAssembler
+
+EOG = 0
+
+
+@dataclass
+class FakeContext:
+    n_batch: int = 64
+    n_vocab: int = 100
+    batches: list[list[BatchEntry]] = field(default_factory=list)
+    edits: list[tuple[Any, ...]] = field(default_factory=list)
+    gate: threading.Semaphore | None = None   # when set, each decode waits for a permit
+
+    def decode(self, entries: list[BatchEntry]) -> dict[int, int]:
+        if self.gate is not None:
+            assert self.gate.acquire(timeout=10), "the test never released the step"
+        self.batches.append(list(entries))
+        return {i: i for i, e in enumerate(entries) if e.want_logits}
+
+    def logits(self, row: int) -> Any:
+        return None
+
+    def mask(self, row: int, banned: Iterable[int]) -> None:
+        self.edits.append(("mask", row, tuple(banned)))
+
+    def forget(self, seq_id: int, p0: int = -1, p1: int = -1) -> None:
+        self.edits.append(("forget", seq_id, p0, p1))
+
+    def shift(self, seq_id: int, p0: int, p1: int, delta: int) -> None:
+        self.edits.append(("shift", seq_id, p0, p1, delta))
+
+
+class Scripted:
+    """Draws the given tokens in order, then end-of-generation."""
+
+    def __init__(self, tokens: Iterable[int]) -> None:
+        self._tokens: Iterator[int] = iter(tokens)
+        self.closed = False
+
+    def sample(self, ctx: Any, row: int) -> int:
+        return next(self._tokens, EOG)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class Outcome:
+    events: list[Any] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def emit(self, item: Any) -> None:
+        self.events.append(item)
+        if isinstance(item, Finished | Exception):
+            self.done.set()
+
+    @property
+    def finished(self) -> Finished:
+        assert self.done.wait(10), "the sequence never finished"
+        last = self.events[-1]
+        assert isinstance(last, Finished)
+        return last
+
+    @property
+    def text(self) -> str:
+        return "".join(e.text for e in self.events if isinstance(e, TextDelta))
+
+
+def sequence(rid: str, prompt: list[int], tokens: Iterable[int], *, tenant: str = "t1",
+             max_new: int = 50, use_cache: bool = True) -> tuple[Sequence, Outcome]:
+    out = Outcome()
+    seq = Sequence(request_id=rid, tenant=tenant, prompt=prompt, max_new_tokens=max_new,
+                   sampler=Scripted(tokens), assembler=TextAssembler(), emit=out.emit,
+                   use_cache=use_cache)
+    return seq, out
+
+
+@pytest.fixture()
+def run() -> Iterator[Any]:
+    started: list[Scheduler] = []
+
+    def make(ctx: FakeContext, **limits: Any) -> Scheduler:
+        values = {"max_batch": 4, "chunk_size": 8, "n_ctx": 256, "l_switch": 256,
+                  "n_sink": 4, "prefix_cache": True, **limits}
+        scheduler = Scheduler(ctx, SchedulerLimits(**values), {EOG},
+                              piece=lambda t: f"<{t}>".encode())
+        scheduler.start()
+        started.append(scheduler)
+        return scheduler
+
+    yield make
+    for scheduler in started:
+        scheduler.stop()
+
+
+def test_text_usage_and_finish_reasons(run: Any) -> None:
+    scheduler = run(FakeContext())
+    stop_seq, stopped = sequence("a", [5, 6, 7], [11, 12])
+    long_seq, capped = sequence("b", [5, 6], [11, 12, 13, 14], max_new=3)
+    scheduler.submit(stop_seq)
+    scheduler.submit(long_seq)
+    assert stopped.finished.finish_reason == "stop" and stopped.text == "<11><12>"
+    assert stopped.finished.usage.prompt_tokens == 3
+    assert stopped.finished.usage.completion_tokens == 2
+    assert capped.finished.finish_reason == "length" and capped.text == "<11><12><13>"
+
+
+def test_one_decode_carries_one_token_per_running_sequence(run: Any) -> None:
+    ctx = FakeContext(gate=threading.Semaphore(0))
+    scheduler = run(ctx)
+    outs = []
+    for rid in "abc":
+        seq, out = sequence(rid, [1, 2], [10, 11, 12])
+        scheduler.submit(seq)
+        outs.append(out)
+    ctx.gate.release(50)  # type: ignore[union-attr]  # set above
+    for out in outs:
+        assert out.finished.finish_reason == "stop"
+    decode_steps = [b for b in ctx.batches if all(e.want_logits for e in b)]
+    # once every prompt is in, each step decodes exactly one token of each live sequence
+    assert any(sorted(e.seq_id for e in b) == [0, 1, 2] for b in decode_steps)
+    for batch in ctx.batches:
+        seqs = [e.seq_id for e in batch if e.want_logits]
+        assert len(seqs) == len(set(seqs)), "a sequence sampled twice in one step"
+
+
+def test_long_prompt_is_prefilled_in_chunks_beside_a_running_stream(run: Any) -> None:
+    ctx = FakeContext(gate=threading.Semaphore(0))
+    scheduler = run(ctx, chunk_size=4)
+    first, streaming = sequence("first", [1], range(20, 40))
+    scheduler.submit(first)
+    ctx.gate.release(3)  # type: ignore[union-attr]
+    while len(ctx.batches) < 3:
+        threading.Event().wait(0.01)
+    long_seq, long_out = sequence("long", list(range(50, 60)), [70])
+    scheduler.submit(long_seq)
+    ctx.gate.release(100)  # type: ignore[union-attr]
+    assert long_out.finished.finish_reason == "stop" and streaming.finished
+    per_step = [n for n in (sum(e.seq_id == long_seq.slot for e in b) for b in ctx.batches) if n]
+    assert max(per_step) <= 4, "a prompt chunk exceeded chunk_size"
+    assert per_step[:3] == [4, 4, 2]  # 10 prompt tokens in chunks of 4
+    # while the long prompt was prefilled, the running stream kept its token in every step
+    mixed = [b for b in ctx.batches if {e.seq_id for e in b} == {first.slot, long_seq.slot}]
+    assert mixed and all(b[0].seq_id == first.slot and b[0].want_logits for b in mixed)
+
+
+def test_full_batch_admits_waiting_requests_first_come_first_served(run: Any) -> None:
+    ctx = FakeContext()
+    scheduler = run(ctx, max_batch=2)
+    seqs = [sequence(rid, [1, 2, 3], [9] * 3) for rid in "abcd"]
+    for seq, _ in seqs:
+        scheduler.submit(seq)
+    for _, out in seqs:
+        assert out.finished.finish_reason == "stop"
+    assert [s.order for s, _ in seqs] == [1, 2, 3, 4]
+    assert all(0 <= s.slot < 2 for s, _ in seqs)
+
+
+def test_cancel_frees_the_slot_and_its_kv(run: Any) -> None:
+    ctx = FakeContext(gate=threading.Semaphore(0))
+    scheduler = run(ctx, max_batch=1)
+    slow, slow_out = sequence("slow", [1, 2], range(10, 99))
+    queued, queued_out = sequence("next", [3, 4], [42])
+    scheduler.submit(slow)
+    scheduler.submit(queued)
+    ctx.gate.release(3)  # type: ignore[union-attr]
+    while len(ctx.batches) < 3:
+        threading.Event().wait(0.01)
+    scheduler.cancel(slow)
+    ctx.gate.release(100)  # type: ignore[union-attr]
+    assert slow_out.finished.finish_reason == "cancelled"
+    assert queued_out.finished.finish_reason == "stop" and queued_out.text == "<42>"
+    assert ("forget", 0, -1, -1) in ctx.edits  # a cancelled sequence's KV is dropped whole
+    assert slow.sampler.closed  # type: ignore[attr-defined]  # a Scripted sampler
+
+
+def test_prefix_cache_is_reused_by_the_same_tenant_only(run: Any) -> None:
+    ctx = FakeContext()
+    scheduler = run(ctx, max_batch=1)
+    system = list(range(100, 120))
+    first, out1 = sequence("a", [*system, 1], [7], tenant="alice")
+    scheduler.submit(first)
+    assert out1.finished.usage.cached_tokens == 0
+    same, out2 = sequence("b", [*system, 2], [7], tenant="alice")
+    scheduler.submit(same)
+    assert out2.finished.usage.cached_tokens == len(system)
+    other, out3 = sequence("c", [*system, 3], [7], tenant="mallory")
+    scheduler.submit(other)
+    assert out3.finished.usage.cached_tokens == 0
+
+
+def test_a_no_cache_request_neither_reads_nor_leaves_a_prefix(run: Any) -> None:
+    ctx = FakeContext()
+    scheduler = run(ctx, max_batch=1)
+    system = list(range(100, 120))
+    for rid, use_cache, expected in (("warm", True, 0), ("eval", False, 0),
+                                     ("after", True, 0), ("again", True, len(system))):
+        seq, out = sequence(rid, [*system, 1], [7], tenant="alice", use_cache=use_cache)
+        scheduler.submit(seq)
+        assert out.finished.usage.cached_tokens == expected, rid
+
+
+def test_past_l_switch_the_kv_slides_and_stays_bounded(run: Any) -> None:
+    ctx = FakeContext()
+    scheduler = run(ctx, l_switch=32, n_sink=4, max_batch=1)
+    seq, out = sequence("long", list(range(1, 11)), range(10, 90), max_new=80)
+    scheduler.submit(seq)
+    finished = out.finished
+    assert finished.finish_reason == "length" and finished.extra["long_context_fallback"]
+    assert finished.extra["peak_kv_tokens"] <= 32
+    shifts = [e for e in ctx.edits if e[0] == "shift"]
+    assert shifts and all(e[2] > 4 and e[4] < 0 for e in shifts)  # the sink stays put
+    assert max(e.pos for b in ctx.batches for e in b) < 32
