@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test bench lint clean
+.PHONY: install serve test check typecheck bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+
+typecheck: install
+	$(BIN)/mypy
+
+# What CI runs and what gates every landing: lint, strict types on src/, then every test.
+check: lint typecheck test
 
 clean:
 	rm -rf $(VENV) .warden
