@@ -65,8 +65,8 @@ def switch(
     warden switch retrieval off --reason "poisoned source under review"
     warden switch tools on
     """
+    from warden.safety.switches.factory import build_switches
     from warden.safety.switches.names import known_switch_names, unknown_switch_problem
-    from warden.safety.switches.runtime import build_switches
 
     if action is not None and action not in ("on", "off"):
         fail(f"the second argument must be 'on' or 'off', not '{action}'", code=2)

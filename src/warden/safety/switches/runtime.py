@@ -8,6 +8,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 from warden.config import WardenConfig
+from warden.safety.switches.factory import build_switches
 from warden.safety.switches.metrics import SwitchCollector
 from warden.safety.switches.store import Switches
 from warden.safety.switches.trigger_runner import TriggerRunner, VersionsReader
@@ -15,16 +16,6 @@ from warden.store.audit import AuditLog
 from warden.store.db import Database
 from warden.store.incidents import Incidents
 from warden.telemetry.metrics import Metrics
-
-
-def build_switches(config: WardenConfig, db: Database, *, audit: AuditLog | None = None,
-                   incidents: Incidents | None = None) -> Switches:
-    """The switch store as configured (the CLI uses this too)."""
-    # Configured tools are listed (and get a metric) before anyone flips them.
-    tools = [t.name for t in getattr(config, "tools", [])]
-    return Switches(db, config.store.redis_url, ttl_s=config.switches.cache_ttl_s,
-                    redis_prefix=config.switches.redis_prefix, audit=audit,
-                    incidents=incidents, tool_names=tools)
 
 
 @dataclass
