@@ -136,6 +136,11 @@ class Daemon:
         stop_process(self.proc, grace=10)
 
 
+def stop_all(daemons: list[Daemon]) -> None:
+    for daemon in reversed(daemons):
+        daemon.stop()
+
+
 def wait_for(check: Callable[[], list[dict[str, Any]]], what: str,
              logs: Callable[[], str]) -> list[dict[str, Any]]:
     deadline = time.monotonic() + WAIT_S
@@ -159,7 +164,7 @@ def stack() -> Iterator[tuple[WardenServer, str, Pager, Callable[[], str]]]:
         pager = cleanup.enter_context(Pager())
         # Stopped before Warden: Prometheus' keep-alive scrape connection would otherwise
         # hold Warden's graceful drain open for its full timeout.
-        cleanup.callback(lambda: [d.stop() for d in reversed(daemons)])
+        cleanup.callback(stop_all, daemons)
         admin = server.create_key("oncall", role="admin")
         scraper = server.create_key("prometheus")
         am_port, prom_port = free_port(), free_port()

@@ -3,6 +3,7 @@ carries a severity, a summary, a description and a runbook that exists."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -93,3 +94,20 @@ def test_alertmanager_routing_is_valid_and_pages_on_severity_page() -> None:
     pager = [r for r in route["routes"] if r["matchers"] == ['severity="page"']]
     assert len(pager) == 1 and pager[0]["receiver"] == "pager"
     assert route["receiver"] == "ticket"
+
+
+RUNBOOKS = ROOT / "docs" / "runbooks"
+_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def test_the_runbook_index_lists_every_alert() -> None:
+    index = (RUNBOOKS / "README.md").read_text()
+    missing = [name for name in ALERT_NAMES if f"]({name}.md)" not in index]
+    assert not missing, f"docs/runbooks/README.md does not link {missing}"
+
+
+@pytest.mark.parametrize("page", sorted(RUNBOOKS.glob("*.md")), ids=lambda p: p.name)
+def test_runbook_links_resolve(page: Path) -> None:
+    broken = [target for target in _LINK.findall(page.read_text())
+              if "://" not in target and not (page.parent / target).exists()]
+    assert not broken, f"{page.name} links to missing files: {broken}"

@@ -227,8 +227,9 @@ def test_the_wheel_is_reproducible_for_one_commit_and_epoch(tmp_path: Path) -> N
 
 
 def _sbom_of(dists: list[Any]) -> dict[str, Any]:
-    return sbom.build_sbom(dists, app="app", app_version="1.0", app_wheel_sha256=None,
-                           epoch=0)
+    document: dict[str, Any] = sbom.build_sbom(dists, app="app", app_version="1.0",
+                                               app_wheel_sha256=None, epoch=0)
+    return document
 
 
 def test_the_sbom_is_deterministic_and_links_dependencies() -> None:
