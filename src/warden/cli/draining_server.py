@@ -12,5 +12,5 @@ class DrainingServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: Any) -> None:
         state = getattr(getattr(self.config.app, "state", None), "warden", None)
         if state is not None:
-            state.draining = True
+            state.lifecycle.draining = True
         super().handle_exit(sig, frame)
