@@ -8,6 +8,7 @@ are full, KV freed on cancel, tenant-scoped prefix reuse, and the sliding window
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -232,3 +233,128 @@ def test_past_l_switch_the_kv_slides_and_stays_bounded(run: Any) -> None:
     shifts = [e for e in ctx.edits if e[0] == "shift"]
     assert shifts and all(e[2] > 4 and e[4] < 0 for e in shifts)  # the sink stays put
     assert max(e.pos for b in ctx.batches for e in b) < 32
+
+
+# batch work: low priority, paused for interactive work, preempted for a slot --------------
+def batch_sequence(rid: str, prompt: list[int], tokens: Iterable[int], *,
+                   tenant: str = "batch", max_new: int = 50) -> tuple[Sequence, Outcome]:
+    seq, out = sequence(rid, prompt, tokens, tenant=tenant, max_new=max_new)
+    seq.low_priority = True
+    return seq, out
+
+
+def steps_until(ctx: FakeContext, n: int) -> None:
+    """Let the scheduler run n more decodes and wait until they happened."""
+    target = len(ctx.batches) + n
+    ctx.gate.release(n)  # type: ignore[union-attr]  # the tests below always set a gate
+    for _ in range(1000):
+        if len(ctx.batches) >= target:
+            return
+        threading.Event().wait(0.005)
+    raise AssertionError("the scheduler did not step")
+
+
+def test_waiting_interactive_requests_are_admitted_before_waiting_batch(run: Any) -> None:
+    ctx = FakeContext(gate=threading.Semaphore(0))
+    scheduler = run(ctx, max_batch=1)
+    first, _ = sequence("first", [1, 2], [10, 11])
+    scheduler.submit(first)
+    steps_until(ctx, 1)
+    batch, batch_out = batch_sequence("batch", [3, 4], [20])
+    late, late_out = sequence("late", [5, 6], [30])
+    scheduler.submit(batch)
+    scheduler.submit(late)
+    ctx.gate.release(100)  # type: ignore[union-attr]
+    assert batch_out.finished.finish_reason == "stop" and late_out.finished
+    assert first.order < late.order < batch.order  # the batch line came second to last
+
+
+def test_batch_sequences_sit_out_the_steps_while_interactive_work_runs(run: Any) -> None:
+    ctx = FakeContext(gate=threading.Semaphore(0))
+    scheduler = run(ctx, max_batch=2)
+    batch, batch_out = batch_sequence("batch", [1, 2, 3], range(10, 30), max_new=20)
+    scheduler.submit(batch)
+    steps_until(ctx, 3)  # prefill, then two decodes of the batch line alone
+    live, live_out = sequence("live", [5, 6], [40, 41, 42], tenant="alice")
+    scheduler.submit(live)
+    ctx.gate.release(200)  # type: ignore[union-attr]
+    assert live_out.finished.finish_reason == "stop" and live_out.text == "<40><41><42>"
+    assert batch_out.finished.finish_reason == "length"
+    assert batch_out.text == "".join(f"<{t}>" for t in range(10, 30))  # nothing lost
+    live_steps = [i for i, b in enumerate(ctx.batches) if any(e.seq_id == live.slot for e in b)]
+    during = ctx.batches[live_steps[0]:live_steps[-1] + 1]
+    assert all(e.seq_id == live.slot for b in during for e in b), \
+        "a batch token shared a step with the interactive stream"
+    assert any(e.seq_id == batch.slot for b in ctx.batches[live_steps[-1] + 1:] for e in b)
+
+
+def test_an_interactive_request_preempts_a_batch_sequence_which_resumes_intact(
+        run: Any) -> None:
+    ctx = FakeContext(gate=threading.Semaphore(0))
+    scheduler = run(ctx, max_batch=1)
+    batch, batch_out = batch_sequence("batch", [1, 2, 3], range(10, 20), max_new=10)
+    scheduler.submit(batch)
+    steps_until(ctx, 4)  # prefill (draws 10), then decodes that draw 11, 12, 13
+    assert batch_out.text == "<10><11><12><13>"
+    live, live_out = sequence("live", [5, 6], [40, 41], tenant="alice")
+    scheduler.submit(live)
+    ctx.gate.release(100)  # type: ignore[union-attr]
+    assert live_out.finished.finish_reason == "stop"
+    finished = batch_out.finished
+    assert finished.finish_reason == "length" and finished.usage.completion_tokens == 10
+    assert batch_out.text == "".join(f"<{t}>" for t in range(10, 20))  # none lost, none twice
+    assert batch.preemptions == 1 and scheduler.preemptions == 1
+    # the resumed line rebuilt its KV from its prompt and the tokens it had drawn, in order
+    replays = [[e.token for e in b] for b in ctx.batches
+               if b[0].seq_id == 0 and len(b) > 3 and b[0].token == 1]
+    assert len(replays) == 1
+    drawn = replays[0][3:]
+    assert len(drawn) >= 4 and replays[0] == [1, 2, 3, *range(10, 10 + len(drawn))]
+    assert ("forget", 0, -1, -1) in ctx.edits or ("forget", 0, 0, -1) in ctx.edits
+
+
+def test_a_batch_sequence_never_preempts_and_waits_for_a_free_slot(run: Any) -> None:
+    ctx = FakeContext(gate=threading.Semaphore(0))
+    scheduler = run(ctx, max_batch=1)
+    first, first_out = batch_sequence("b1", [1, 2], range(10, 15), max_new=5)
+    second, second_out = batch_sequence("b2", [3, 4], [20])
+    scheduler.submit(first)
+    steps_until(ctx, 2)
+    scheduler.submit(second)
+    ctx.gate.release(100)  # type: ignore[union-attr]
+    assert first_out.finished.finish_reason == "length" and second_out.finished
+    assert first.preemptions == 0 and second.order > first.order
+
+
+def test_preempted_past_l_switch_the_replay_is_the_sink_and_the_window() -> None:
+    from warden.engine.batching.sequence import resume_tokens
+
+    history = list(range(100, 160))  # 59 decoded tokens plus the drawn one
+    # no eviction: everything decoded, then the drawn token
+    assert resume_tokens(history, pos=59, n_sink=4, evicted=False) == history
+    # evicted: the KV held 4 sink tokens and the newest 20; the replay adds the drawn token
+    replay = resume_tokens(history, pos=24, n_sink=4, evicted=True)
+    assert replay == [100, 101, 102, 103, *range(139, 160)] and len(replay) == 25
+
+
+def test_interactive_latency_is_split_by_whether_batch_work_was_there(run: Any) -> None:
+    ctx = FakeContext()
+    scheduler = run(ctx, max_batch=2)
+    alone, alone_out = sequence("alone", [1, 2], [10, 11, 12])
+    scheduler.submit(alone)
+    assert alone_out.finished
+    gate = threading.Semaphore(0)
+    ctx.gate = gate
+    batch, _ = batch_sequence("batch", [3, 4], range(20, 90), max_new=60)
+    scheduler.submit(batch)
+    steps_until(ctx, 2)
+    beside, beside_out = sequence("beside", [5, 6], [30, 31, 32], tenant="bob")
+    scheduler.submit(beside)
+    gate.release(500)
+    assert beside_out.finished
+    seen = scheduler.latency.snapshot()
+    assert seen[("ttft", False)].count == 1 and seen[("itl", False)].count == 2
+    assert seen[("ttft", True)].count == 1 and seen[("itl", True)].count == 2
+    buckets = seen[("itl", True)].buckets
+    assert buckets[-1] == (float("inf"), 2)
+    assert all(a[1] <= b[1] for a, b in itertools.pairwise(buckets))  # cumulative

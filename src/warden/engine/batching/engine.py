@@ -24,11 +24,13 @@ from warden.engine.base import (
 from warden.engine.batching.forbidden import ForbiddenPhrases
 from warden.engine.batching.mailbox import Mailboxes
 from warden.engine.batching.native import NativeContext, Sampler, token_piece
+from warden.engine.batching.priority import PriorityLatency
 from warden.engine.batching.prompts import ChatTemplate
 from warden.engine.batching.scheduler import Scheduler, SchedulerLimits
 from warden.engine.batching.sequence import Sequence
 from warden.engine.model_files import file_sha256, resolve_model_path
 from warden.engine.text_assembler import TextAssembler
+from warden.engine.waiting_line import Priority, current_priority
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +129,15 @@ class LlamaCppEngine:
     def load(self) -> tuple[int, int]:
         return self._scheduler.load if self._scheduler else (0, 0)
 
+    def priority_latency(self) -> PriorityLatency | None:
+        """Interactive TTFT and gaps with and without batch work (warden.batch.metrics)."""
+        return self._scheduler.latency if self._scheduler else None
+
+    @property
+    def preemptions(self) -> int:
+        """Batch sequences that gave their slot to an interactive request, so far."""
+        return self._scheduler.preemptions if self._scheduler else 0
+
     # prompts ---------------------------------------------------------------------------
     def _tokenize(self, request: GenerationRequest) -> list[int]:
         tokens: list[int]
@@ -173,6 +184,7 @@ class LlamaCppEngine:
             assembler=TextAssembler(stops),
             emit=lambda item: mailbox.post(queue, item),
             use_cache=request.use_cache,
+            low_priority=current_priority.get() is Priority.BATCH,
         )
         if sampling.forbidden_phrases:
             seq.forbidden = self._forbidden(sampling.forbidden_phrases)

@@ -1,11 +1,18 @@
 """Continuous batching over llama.cpp: one llama_decode per step for every live sequence.
 
 Each step:
-1. admit waiting requests into free slots, first come first served;
+1. admit waiting requests into free slots, interactive before batch, each first come first
+   served; an interactive request that finds no free slot takes one from a batch sequence;
 2. drop cancelled sequences and free their KV at once;
 3. build one batch: one token for every decoding sequence, then prompt chunks for prefilling
    sequences (bounded by `chunk_size`, so a long prompt never stalls running streams);
 4. decode, sample each sequence that produced logits, emit its text, retire the finished.
+
+Batch (low-priority) sequences fill idle capacity only: while an interactive sequence runs or
+waits, they sit out the steps (one llama_decode costs nearly per token on CPU, so any batch
+token in a step would slow the interactive stream) and keep their KV. A preempted batch
+sequence goes back to the front of the batch line and later rebuilds its KV by replaying its
+tokens (sequence.resume_tokens): nothing it generated is lost or sent twice.
 
 Slots keep their KV after a request ends, tagged with the tenant and tokens, so the next
 request of the same tenant that shares a prefix (system prompt, few-shot block) skips it.
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,7 +32,8 @@ from typing import Any, Protocol
 from warden.constraints.base import ConstraintError, apply_all
 from warden.engine.base import Finished, FinishReason, TextDelta, Usage
 from warden.engine.batching.native import BatchEntry
-from warden.engine.batching.sequence import Sequence
+from warden.engine.batching.priority import PriorityLatency
+from warden.engine.batching.sequence import Sequence, resume_tokens
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +91,8 @@ class Scheduler:
         self._eog = eog
         self._piece = piece
         self._admitted = 0
-        self._waiting: deque[Sequence] = deque()
+        self._waiting: deque[Sequence] = deque()       # interactive, FIFO
+        self._waiting_low: deque[Sequence] = deque()   # batch, FIFO (preempted ones in front)
         self._active: dict[int, Sequence] = {}
         self._slots = [_SlotCache() for _ in range(limits.max_batch)]
         self._clock = 0
@@ -92,14 +102,17 @@ class Scheduler:
         self.steps = 0
         self.tokens_decoded = 0
         self.tokens_generated = 0
+        self.preemptions = 0
+        self.latency = PriorityLatency()
 
     # control, from any thread ----------------------------------------------------------
     def start(self) -> None:
         self._thread.start()
 
     def submit(self, seq: Sequence) -> None:
+        seq.submitted_at = time.monotonic()
         with self._wake:
-            self._waiting.append(seq)
+            (self._waiting_low if seq.low_priority else self._waiting).append(seq)
             self._wake.notify()
 
     def cancel(self, seq: Sequence) -> None:
@@ -115,13 +128,14 @@ class Scheduler:
 
     @property
     def load(self) -> tuple[int, int]:
-        return len(self._active), len(self._waiting)
+        return len(self._active), len(self._waiting) + len(self._waiting_low)
 
     # the loop, on the scheduler thread -------------------------------------------------
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._stopping and not self._waiting and not self._active:
+                while not self._stopping and not self._waiting and not self._waiting_low \
+                        and not self._active:
                     self._wake.wait()
                 if self._stopping:
                     break
@@ -135,17 +149,53 @@ class Scheduler:
                     self._retire(seq, keep_cache=False)
             finally:
                 self._after_step()  # deliver this step's events in one wake-up
-        for seq in list(self._active.values()) + list(self._waiting):
+        for seq in [*self._active.values(), *self._waiting, *self._waiting_low]:
             self._finish(seq, "cancelled")
         self._after_step()
 
     def _admit(self) -> None:
-        while self._waiting and len(self._active) < self._limits.max_batch:
-            seq = self._waiting.popleft()
-            if seq.cancelled.is_set():
-                self._finish(seq, "cancelled", retire=False)
-                continue
+        """Interactive first; batch only into slots nobody interactive wants. An interactive
+        request that finds every slot taken preempts a batch sequence (step boundary)."""
+        for line in (self._waiting, self._waiting_low):
+            for seq in [s for s in line if s.cancelled.is_set()]:
+                line.remove(seq)
+                self._finish(seq, "cancelled")
+        while self._waiting or self._waiting_low:
+            line = self._waiting or self._waiting_low
+            seq = line[0]
+            if len(self._active) >= self._limits.max_batch:
+                victim = None if seq.low_priority else self._victim()
+                if victim is None:
+                    return
+                self._preempt(victim)
+            line.popleft()
             self._place(seq)
+
+    def _victim(self) -> Sequence | None:
+        """The batch sequence cheapest to rebuild later: the fewest KV cells."""
+        low = [s for s in self._active.values() if s.low_priority and s.finish_reason is None]
+        return min(low, key=lambda s: (s.pos, -s.order)) if low else None
+
+    def _preempt(self, seq: Sequence) -> None:
+        """Free a batch sequence's slot; it waits at the front of the batch line. Its KV stays
+        tagged in the slot's cache, so if nobody overwrites it the replay skips it."""
+        in_kv = seq.history[:-1] if seq.decoding else seq.feed[:seq.prefilled]
+        if seq.decoding:
+            seq.replay = resume_tokens(seq.history, seq.pos, self._limits.n_sink,
+                                       seq.long_context_engaged)
+        self._active.pop(seq.slot, None)
+        cache = self._slots[seq.slot]
+        self._clock += 1
+        cache.last_used = self._clock
+        if self._limits.prefix_cache and seq.use_cache and not seq.long_context_engaged:
+            cache.tenant, cache.tokens = seq.tenant, list(in_kv)
+        else:
+            cache.tokens = []
+            self._ctx.forget(seq.slot)
+        seq.slot, seq.prefilled, seq.pos = -1, 0, 0
+        seq.preemptions += 1
+        self.preemptions += 1
+        self._waiting_low.appendleft(seq)
 
     def _place(self, seq: Sequence) -> None:
         free = [i for i in range(self._limits.max_batch) if i not in self._active]
@@ -156,7 +206,7 @@ class Scheduler:
                 if cache.tenant != seq.tenant:
                     continue
                 # Re-evaluate at least the last prompt token: its logits start the answer.
-                shared = min(common_prefix(cache.tokens, seq.prompt), len(seq.prompt) - 1)
+                shared = min(common_prefix(cache.tokens, seq.feed), len(seq.feed) - 1)
                 if shared > reuse:
                     best, reuse = slot, shared
         if reuse == 0:
@@ -164,9 +214,12 @@ class Scheduler:
             best = min(free, key=lambda s: self._slots[s].last_used)
         self._ctx.forget(best, reuse, -1)
         cache = self._slots[best]
-        cache.tenant, cache.tokens = seq.tenant, list(seq.prompt[:reuse])
-        seq.slot, seq.prefilled, seq.pos, seq.cached_tokens = best, reuse, reuse, reuse
-        seq.history = list(seq.prompt[:reuse])
+        cache.tenant, cache.tokens = seq.tenant, list(seq.feed[:reuse])
+        seq.slot, seq.prefilled, seq.pos = best, reuse, reuse
+        if seq.replay is None:  # a replay rebuilds KV for tokens already in history
+            seq.history = list(seq.prompt[:reuse])
+        if seq.preemptions == 0:  # usage counts the prefix cache of the first placement
+            seq.cached_tokens = reuse
         self._admitted += 1
         seq.order = self._admitted
         self._active[best] = seq
@@ -176,29 +229,34 @@ class Scheduler:
             self._finish(seq, "cancelled")
         if not self._active:
             return
+        interactive = bool(self._waiting) or any(not s.low_priority
+                                                 for s in self._active.values())
+        # Batch sequences sit this step out while interactive work runs or waits.
+        running = [s for s in self._active.values() if not (interactive and s.low_priority)]
         entries: list[BatchEntry] = []
         owners: list[Sequence | None] = []
-        for seq in self._active.values():
+        for seq in running:
             if seq.decoding and seq.last_token is not None:  # decoding implies a last token
                 self._make_room(seq)
                 entries.append(BatchEntry(seq.slot, seq.last_token, seq.pos, True))
                 owners.append(seq)
                 seq.pos += 1
         budget = self._ctx.n_batch - len(entries)
-        for seq in sorted(self._active.values(), key=lambda s: s.order):
+        for seq in sorted(running, key=lambda s: s.order):
             if budget <= 0:
                 break
             if not seq.prefilling:
                 continue
             self._make_room(seq)
-            start = seq.prefilled
-            n = min(len(seq.prompt) - start, budget, self._limits.chunk_size,
+            start, feed = seq.prefilled, seq.feed
+            n = min(len(feed) - start, budget, self._limits.chunk_size,
                     self._limits.l_switch - seq.pos)
             for k in range(n):
-                last = start + k == len(seq.prompt) - 1
-                entries.append(BatchEntry(seq.slot, seq.prompt[start + k], seq.pos + k, last))
+                last = start + k == len(feed) - 1
+                entries.append(BatchEntry(seq.slot, feed[start + k], seq.pos + k, last))
                 owners.append(seq if last else None)
-            seq.history.extend(seq.prompt[start:start + n])
+            if seq.replay is None:  # a replay rebuilds KV for tokens already in history
+                seq.history.extend(feed[start:start + n])
             seq.prefilled += n
             seq.pos += n
             budget -= n
@@ -257,11 +315,25 @@ class Scheduler:
             seq.raw_text += piece.decode("utf-8", errors="ignore")
         text = seq.assembler.push(piece)
         if text:
+            self._observe_latency(seq)
             seq.emit(TextDelta(text))
         if seq.assembler.stopped or any(c.is_finished() for c in seq.constraints):
             self._finish(seq, "stop")
         elif seq.generated >= seq.max_new_tokens:
             self._finish(seq, "length")
+
+    def _observe_latency(self, seq: Sequence) -> None:
+        """Interactive time to first text and gaps, split by whether batch work is here."""
+        if seq.low_priority:
+            return
+        now = time.monotonic()
+        batch_active = bool(self._waiting_low) or any(s.low_priority
+                                                      for s in self._active.values())
+        if seq.last_emit_at is None:
+            self.latency.observe("ttft", now - seq.submitted_at, batch_active)
+        else:
+            self.latency.observe("itl", now - seq.last_emit_at, batch_active)
+        seq.last_emit_at = now
 
     def _finish(self, seq: Sequence, reason: FinishReason, retire: bool = True) -> None:
         if seq.finish_reason is not None:
@@ -281,8 +353,10 @@ class Scheduler:
                           extra=extra))
 
     def _retire(self, seq: Sequence, keep_cache: bool) -> None:
-        self._active.pop(seq.slot, None)
         seq.sampler.close()
+        if seq.slot < 0:  # never placed, or preempted and waiting: no slot to free
+            return
+        self._active.pop(seq.slot, None)
         cache = self._slots[seq.slot]
         self._clock += 1
         cache.last_used = self._clock

@@ -1,4 +1,9 @@
-"""One request's life inside the batch: prompt progress, position, sampler and output."""
+"""One request's life inside the batch: prompt progress, position, sampler and output.
+
+A low-priority (batch) sequence can be preempted: it gives up its slot and KV, and later
+rebuilds the KV from `replay` (its prompt plus what it generated, or the sink and window it
+kept) before it draws its next token, so a preempted line continues where it stopped.
+"""
 
 from __future__ import annotations
 
@@ -45,10 +50,20 @@ class Sequence:
     constraints: list[Any] = field(default_factory=list)  # token masks, e.g. a JSON schema
     raw_text: str = ""          # every generated token's text, for the phrase mask
     use_cache: bool = True      # False: no prefix reuse in, no KV kept for reuse after
+    low_priority: bool = False  # batch work: paused while interactive work runs, preemptible
+    replay: list[int] | None = None  # after a preemption: the tokens that rebuild the KV
+    preemptions: int = 0
+    submitted_at: float = 0.0   # monotonic time of submit (interactive TTFT in the engine)
+    last_emit_at: float | None = None
+
+    @property
+    def feed(self) -> list[int]:
+        """The tokens to prefill: the prompt, or after a preemption the replay."""
+        return self.prompt if self.replay is None else self.replay
 
     @property
     def prefilling(self) -> bool:
-        return self.prefilled < len(self.prompt)
+        return self.prefilled < len(self.feed)
 
     @property
     def decoding(self) -> bool:
@@ -57,3 +72,16 @@ class Sequence:
     @property
     def long_context_engaged(self) -> bool:
         return self.evicted_tokens > 0
+
+
+def resume_tokens(history: list[int], pos: int, n_sink: int, evicted: bool) -> list[int]:
+    """What a decoding sequence must prefill to continue after a preemption.
+
+    `history` is every token it decoded plus the last one it drew (not yet decoded), and its
+    KV held `pos` cells: all decoded tokens, or after the sliding window engaged the first
+    `n_sink` and the newest `pos - n_sink`. Prefilling those and then the drawn token gives
+    the same state, so the next draw comes from the same logits."""
+    if not evicted:
+        return list(history)
+    window = pos - n_sink
+    return history[:n_sink] + history[len(history) - 1 - window:]
