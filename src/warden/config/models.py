@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from warden.config.batch import BatchConfig
 from warden.config.crisis import CrisisResponse
 from warden.config.retrieval import RetrievalConfig
 from warden.config.switches import SwitchesConfig
@@ -145,6 +146,7 @@ class WardenConfig(_Strict):
     tiers: dict[str, TierConfig] = Field(default_factory=default_tiers, min_length=1)
     tools: list[ToolConfig] = Field(default_factory=list, description="Tools a model may "
                                     "call and Warden may run (docs/tools.md).")
+    batch: BatchConfig = Field(default_factory=BatchConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> WardenConfig:
