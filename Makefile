@@ -29,6 +29,10 @@ bench: install
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 
+# The shipped guard classifiers (src/warden/safety/models/), from data/guard/ (seeded).
+guard-models: install
+	$(BIN)/python scripts/train_guard.py
+
 typecheck: install
 	$(BIN)/mypy
 

@@ -6,9 +6,9 @@ own beside this one. Nothing here imports the layers that use the config.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 
 from warden.config.batch import BatchConfig
 from warden.config.crisis import CrisisResponse
@@ -86,14 +86,17 @@ class ModelConfig(_Strict):
         return self.max_batch if self.backend == "llamacpp" else 16
 
 
-SafetyCategory = Literal["pii", "toxicity", "crisis", "injection"]
+# A built-in category or one defined under safety.categories (checked when the guard starts).
+SafetyCategory = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 SafetyAction = Literal["allow", "redact", "block", "escalate"]
+BUILTIN_SAFETY_CATEGORIES = ("pii", "toxicity", "crisis", "injection")
 
 
 class TierSafetyConfig(_Strict):
     actions: dict[SafetyCategory, SafetyAction] = Field(
         default_factory=dict, description="Overrides of the default policy: pii→redact, "
-        "toxicity→block, crisis→escalate, injection→block.")
+        "toxicity→block, crisis→escalate, injection→block, and each safety.categories "
+        "entry's own action.")
     ner: bool = Field(True, description="Person-name detection (spaCy NER, ~20 ms/KB).")
 
 
@@ -122,6 +125,33 @@ def default_tiers() -> dict[str, TierConfig]:
     }
 
 
+class SafetyCategoryConfig(_Strict):
+    """An operator-defined gate, trained at start-up from examples (docs/safety-detectors.md)."""
+
+    name: SafetyCategory
+    description: str = Field(min_length=1, description="What the gate is for; its embedding "
+                             "is also a prior direction for the classifier.")
+    examples_file: str | None = Field(None, description="JSONL rows {text, label 0/1} or "
+                                      "'+ '/'- ' lines; relative to the working directory.")
+    positives: list[str] = Field(default_factory=list, description="More label-1 examples.")
+    negatives: list[str] = Field(default_factory=list, description="More label-0 examples.")
+    action: SafetyAction = Field("block", description="Default action; tiers may override.")
+    stages: list[Literal["input", "output"]] = Field(default_factory=lambda: ["input"],
+                                                     min_length=1)
+    target_fpr: float = Field(0.05, gt=0, lt=0.5, description="Validation false-positive "
+                              "rate the threshold is chosen for.")
+
+    @model_validator(mode="after")
+    def _check(self) -> SafetyCategoryConfig:
+        if self.name in BUILTIN_SAFETY_CATEGORIES:
+            raise ValueError(f"safety.categories: '{self.name}' is a built-in category; "
+                             "choose another name")
+        if not self.examples_file and not (self.positives and self.negatives):
+            raise ValueError(f"safety.categories[{self.name}]: give examples_file or both "
+                             "positives and negatives")
+        return self
+
+
 class SafetyConfig(_Strict):
     enabled: bool = Field(True, description="Run the input and output guards.")
     stream_hold_chars: int = Field(160, ge=16, le=4096, description="Most characters held "
@@ -129,6 +159,21 @@ class SafetyConfig(_Strict):
     stream_hold_ms: int = Field(250, ge=0, le=10_000, description="Release checked whole "
                                 "words after this long even without a sentence end (0: off).")
     crisis_response: CrisisResponse = Field(default_factory=CrisisResponse)
+    categories: list[SafetyCategoryConfig] = Field(
+        default_factory=list, description="Operator-defined gates (bias, therapeutic "
+        "appropriateness, off-topic...), each trained at start-up from its examples.")
+
+    @model_validator(mode="after")
+    def _unique_categories(self) -> SafetyConfig:
+        names = [c.name for c in self.categories]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"safety.categories: names must be unique, repeated: {repeated}")
+        return self
+
+    def category_names(self) -> set[str]:
+        """Every category a tier may name: the built-ins and the configured ones."""
+        return {*BUILTIN_SAFETY_CATEGORIES, *(c.name for c in self.categories)}
 
 
 class AuthConfig(_Strict):

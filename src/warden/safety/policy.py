@@ -1,21 +1,29 @@
 """What detectors report (`Finding`), the per-tier `Policy`, and what it makes of the
 findings (`Verdict`).
 
+Categories are open: the four built-ins plus any an operator defines in `warden.yaml`
+(`safety.categories`, see `warden.safety.custom`). A policy knows which names exist, so a
+tier that names a category nobody defined is an error at start-up, not a silent allow.
+
 Everything here is pure: no models, no I/O, so the API, the streaming guard and the tests can
 share it without loading anything.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-Category = Literal["pii", "toxicity", "crisis", "injection"]
+# A built-in ("pii", "toxicity", "crisis", "injection") or an operator-defined name.
+Category = str
 Action = Literal["allow", "redact", "block", "escalate"]
 
-CATEGORIES: tuple[Category, ...] = get_args(Category)
+BUILTIN_CATEGORIES: tuple[Category, ...] = ("pii", "toxicity", "crisis", "injection")
+CATEGORIES = BUILTIN_CATEGORIES
 ACTIONS: tuple[Action, ...] = get_args(Action)
+CATEGORY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 # Index = strength: when several categories fire, the strongest action wins.
 _STRENGTH: dict[Action, int] = {a: i for i, a in enumerate(ACTIONS)}
 
@@ -36,8 +44,9 @@ class Finding:
     label: str
 
     def __post_init__(self) -> None:
-        if self.category not in CATEGORIES:
-            raise ValueError(f"unknown category {self.category!r}; expected one of {CATEGORIES}")
+        if not isinstance(self.category, str) or not CATEGORY_NAME.match(self.category):
+            raise ValueError(f"bad category name {self.category!r}: lowercase letters, digits "
+                             "and '_', starting with a letter")
         if not 0 <= self.start <= self.end:
             raise ValueError(f"bad span {self.start}..{self.end}")
 
@@ -51,28 +60,35 @@ class Finding:
 class Policy:
     """Per-tier safety policy: what each category leads to, and whether NER runs.
 
-    `ner=False` drops person-name detection (spaCy NER) which costs ~20 ms per KB on CPU;
-    the pattern detectors for every other PII type still run.
+    `known` is every category that exists (built-ins plus operator-defined ones); naming any
+    other is an error. `ner=False` drops person-name detection (spaCy NER) which costs ~20
+    ms per KB on CPU; the pattern detectors for every other PII type still run.
     """
 
     actions: Mapping[Category, Action] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))
     ner: bool = True
+    known: frozenset[Category] = frozenset(BUILTIN_CATEGORIES)
 
     def __post_init__(self) -> None:
         for category, action in self.actions.items():
-            if category not in CATEGORIES:
-                raise ValueError(f"policy names unknown category {category!r}")
+            if category not in self.known:
+                raise ValueError(
+                    f"policy names unknown category {category!r}; known: "
+                    f"{sorted(self.known)} (define it under safety.categories in warden.yaml)")
             if action not in ACTIONS:
                 raise ValueError(f"policy action for {category!r} must be one of {ACTIONS}, "
                                  f"not {action!r}")
 
     @classmethod
-    def from_mapping(cls, actions: Mapping[str, str] | None = None, *, ner: bool = True
-                     ) -> Policy:
-        """Defaults overlaid with `actions` (e.g. a tier's config section)."""
+    def from_mapping(cls, actions: Mapping[str, str] | None = None, *, ner: bool = True,
+                     defaults: Mapping[str, str] | None = None) -> Policy:
+        """Built-in defaults, then operator categories' `defaults`, then `actions` (e.g. a
+        tier's config section); every category in `defaults` becomes known."""
         merged: dict[Category, Action] = dict(DEFAULT_ACTIONS)
-        merged.update(actions or {})  # type: ignore[arg-type]  # validated in __post_init__
-        return cls(actions=merged, ner=ner)
+        merged.update(defaults or {})  # type: ignore[arg-type]  # validated in __post_init__
+        merged.update(actions or {})  # type: ignore[arg-type]
+        known = frozenset(BUILTIN_CATEGORIES) | frozenset(defaults or ())
+        return cls(actions=merged, ner=ner, known=known)
 
     def action_for(self, category: Category) -> Action:
         return self.actions.get(category, "allow")

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from warden.api.errors import APIError
-from warden.config import TierConfig, WardenConfig
+from warden.config import WardenConfig
 from warden.engine.base import GenerationRequest
 from warden.safety.pipeline import GuardPipeline
-from warden.safety.policy import Finding, Policy, Verdict
+from warden.safety.policy import Finding, Verdict
 from warden.safety.redaction import Redactor
 from warden.safety.streaming import StreamGuard
 from warden.store.audit import AuditLog
@@ -63,15 +63,12 @@ class RequestGuard:
         """Load every detector model before the first request (seconds, once)."""
         if not self.enabled:
             return
-        self._base = self._base or GuardPipeline()
+        self._base = self._base or GuardPipeline.from_config(self.config.safety)
         for name, tier in self.config.tiers.items():
-            self._pipelines[name] = self._base.with_policy(self._policy(tier))
+            self._pipelines[name] = self._base.with_policy(self._base.policy_for(
+                dict(tier.safety.actions), ner=tier.safety.ner))
         for pipeline in self._pipelines.values():
             pipeline.warm_up()
-
-    @staticmethod
-    def _policy(tier: TierConfig) -> Policy:
-        return Policy.from_mapping(dict(tier.safety.actions), ner=tier.safety.ner)
 
     def pipeline(self, tier_name: str) -> GuardPipeline:
         return self._pipelines[tier_name]

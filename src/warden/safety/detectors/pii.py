@@ -136,10 +136,44 @@ _STRONG_CUE = re.compile(
     r"uncle|aunt|cousin|patient|client|tenant|intern)\b\.?,?\s*$")
 
 
+# Brands, products and software that spaCy-sm reads as people ("John Deere", "Istio"), and
+# public figures whose names identify no private person. A span counts as one of these
+# when its words, or the words it starts with, match an entry.
+_NOT_PRIVATE = frozenset("""
+john deere|jack daniel's|jack daniels|ben & jerry's|ben and jerry's|tommy hilfiger|
+ralph lauren|calvin klein|hugo boss|louis vuitton|tim hortons|wells fargo|dr pepper|
+dr. pepper|morgan stanley|goldman sachs|charles schwab|johnson & johnson|procter & gamble|
+harley davidson|harley-davidson|rolls royce|rolls-royce|mercedes benz|mercedes-benz|
+ted baker|kate spade|michael kors|tom ford|paul smith|estée lauder|estee lauder|mary kay|
+jimmy choo|marc jacobs|giorgio armani|yves saint laurent|christian dior|coco chanel|
+levi strauss|levi's|sherwin williams|sherwin-williams|dr. martens|dr martens|
+ronald mcdonald|martha stewart|betty crocker|uncle ben's|aunt jemima|sara lee|
+little debbie|ben sherman|fred perry|stella mccartney|vera wang|anne klein|
+ray ban|ray-ban|dolce & gabbana|dolce gabbana|black & decker|marks & spencer|
+john lewis|ben & jerry|tesla|siri|cortana|istio|ansible|kafka|django|hadoop|kubernetes|
+grafana|kibana|jupyter|gatsby|jekyll|
+albert einstein|einstein|isaac newton|marie curie|charles darwin|nikola tesla|
+william shakespeare|shakespeare|leonardo da vinci|abraham lincoln|george washington|
+barack obama|donald trump|joe biden|elon musk|bill gates|steve jobs|jeff bezos|
+mark zuckerberg|taylor swift|napoleon|napoleon bonaparte|queen elizabeth|
+mahatma gandhi|martin luther king|nelson mandela|winston churchill|jane austen|
+elizabeth bennet|sherlock holmes|harry potter|jane doe|john doe
+""".replace("\n", "").split("|"))
+
+
+def _not_private(value: str) -> bool:
+    words = " ".join(value.lower().replace("’", "'").split())
+    return words in _NOT_PRIVATE or any(words.startswith(name + " ")
+                                        for name in _NOT_PRIVATE if " " in name)
+
+
 def _plausible_name(value: str, before: str) -> bool:
-    """spaCy-sm tags code identifiers, acronyms and places as PERSON; filter the usual
-    suspects (a name has a capital, no all-caps word, no code punctuation)."""
+    """spaCy-sm tags code identifiers, acronyms, places and brands as PERSON; filter the
+    usual suspects (a name has a capital, no all-caps word, no code punctuation, and is not
+    a brand or a public figure)."""
     stripped = value.strip(" '’\"")
+    if _not_private(stripped):
+        return False
     words = stripped.split()
     if (len(stripped) < 2 or not stripped[0].isupper()
             or any(w.isupper() and len(w) > 1 for w in words)

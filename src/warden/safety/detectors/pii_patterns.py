@@ -44,6 +44,13 @@ _SSN_BARE = re.compile(r"(?i)(?:ssn|social security(?: number| no\.?| #)?)\W{0,4
 _IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
                    r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+# Dotted numbers after a section or clause word are document structure, not addresses:
+# "see section 4.2.1.3", "§ 12.1.3.2", "clause 2.4.1.7".
+_SECTION_CONTEXT = re.compile(
+    r"(?i)(?:\b(?:section|sections|sec\.?|clause|clauses|chapter|ch\.?|paragraph|para\.?|"
+    r"article|art\.?|appendix|annex|figure|fig\.?|table|step|item|rule|part|point|"
+    r"requirement|req\.?|control|abschnitt|kapitel|ziffer|apartado|artículo|articolo|"
+    r"artigo|chapitre|paragraphe|hoofdstuk|rozdział|bölüm)|§+)\s*(?:no\.?\s*)?$")
 _VERSION_CONTEXT = re.compile(r"(?i)\b(?:v|version|ver\.?|release|build|oid|python|node|"
                               r"chrome|firefox)\s*$")
 
@@ -172,7 +179,8 @@ def _ip_ok(text: str, start: int, candidate: str) -> bool:
         address = ipaddress.ip_address(candidate)
     except ValueError:
         return False
-    if _VERSION_CONTEXT.search(text[max(0, start - 12):start]):
+    if (_VERSION_CONTEXT.search(text[max(0, start - 12):start])
+            or _SECTION_CONTEXT.search(text[max(0, start - 16):start])):
         return False
     # Loopback, private, documentation and reserved ranges identify no one.
     return address.is_global and not address.is_multicast

@@ -1,0 +1,77 @@
+"""A guard category as a pipeline detector: windows, views, screen, then the full model.
+
+For each window of the text and each view of it (canonical, decoded): the screen (n-grams
+only) clears most ordinary text in about a millisecond; a view that passes the screen is
+embedded with MiniLM (cached per sentence) and scored by the full model; a window is flagged
+when its best view reaches the head's threshold. The finding spans the window in the
+original text and carries the calibrated probability as its score.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from warden.safety.classifier.features import embeddings
+from warden.safety.classifier.head import Head
+from warden.safety.classifier.windows import MAX_CHARS, analysed
+from warden.safety.policy import Category, Finding
+
+HeadSource = Callable[[], Head]
+
+
+class ClassifierDetector:
+    """Flags the windows of a text that a trained head puts over its threshold."""
+
+    cost = 3
+    needs_ner = False
+
+    def __init__(self, category: Category, head: Head | HeadSource, *, label: str,
+                 embedder: Any = None, max_chars: int = MAX_CHARS) -> None:
+        self.category: Category = category
+        self.name = f"{category}.classifier"
+        self.label = label
+        self.max_chars = max_chars
+        self._head = head if isinstance(head, Head) else None
+        self._source = None if isinstance(head, Head) else head
+        self._embedder = embedder
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        _ = self.head
+
+    @property
+    def head(self) -> Head:
+        """The trained head, loaded (or trained, for an operator category) on first use."""
+        if self._head is None:
+            with self._lock:
+                if self._head is None:
+                    assert self._source is not None
+                    self._head = self._source()
+        return self._head
+
+    def probabilities(self, text: str) -> list[tuple[int, int, float]]:
+        """(start, end, best calibrated probability) per window; windows cleared by the
+        screen report their screen probability instead (always below the threshold)."""
+        head = self.head
+        analysis = analysed(text, head.spec, self.max_chars)
+        if not analysis.texts:
+            return []
+        screen = head.screen(analysis.chars)
+        best = np.zeros(len(analysis.windows))
+        np.maximum.at(best, analysis.owner, np.minimum(screen, head.threshold * 0.999))
+        passed = np.where(screen >= head.screen_threshold)[0]
+        if passed.size:
+            vectors = embeddings([analysis.texts[i] for i in passed], self._embedder)
+            full = head.full(analysis.chars[passed], vectors)
+            np.maximum.at(best, analysis.owner[passed], full)
+        return [(w.start, w.end, float(p)) for w, p in zip(analysis.windows, best,
+                                                            strict=True)]
+
+    def scan(self, text: str) -> list[Finding]:
+        threshold = self.head.threshold
+        return [Finding(self.category, start, end, round(p, 4), self.name, self.label)
+                for start, end, p in self.probabilities(text) if p >= threshold]
