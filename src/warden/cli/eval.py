@@ -1,35 +1,217 @@
-"""`warden eval ...`: release evaluation. `score` rescores RAGChecker's checking labels.
+"""`warden eval ...`: release evaluation against a running server.
 
-`warden eval score --ragchecker FILE [--json]` reads the JSON that `ragchecker-cli
---output_path` writes and computes RAGChecker's metrics from its labels, without any model:
-the same figures RAGChecker prints, plus every query's own values.
+    warden eval health   --url URL --key KEY [--dataset FILE]          the health gates alone
+    warden eval manifest --url URL --key KEY [--dataset FILE] [--gates FILE] [--format yaml|json]
+    warden eval run      --url URL --key KEY [--dataset FILE] [--suite smoke|full] [--gates FILE]
+                         [--judge builtin|none|URL] [--judge-repeat N] [--out DIR]
+    warden eval score    --ragchecker FILE [--json]                     score RAGChecker labels
+    warden eval compare  RUN_DIR_A RUN_DIR_B [--json]                   deltas with intervals
+
+Exit codes: 0 pass, 1 a gate or suite check failed (named on stderr), 2 usage error, 3 a
+health gate failed before anything ran (named). Everything heavy is imported inside the
+command that needs it, so `warden --help` stays light.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
 from rich.table import Table
 
-from warden.cli.common import console, fail
+from warden.cli.common import ConfigOption, console, err_console, fail
 
 if TYPE_CHECKING:
     from warden.evaluation.ragchecker import RagCheckerScore
+    from warden.evaluation.runner import RunOptions
 
-app = typer.Typer(help="Release evaluation: score claim labels against gates.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Release evaluation: health gates, frozen manifests, deterministic "
+                  "runs, RAG metrics and quality gates.", no_args_is_help=True)
 
 
 @app.callback()
 def evaluation() -> None:
-    """A group, even while `score` is its only command (typer would otherwise run a lone
-    command directly, and `warden eval score` would stop parsing)."""
+    """Release evaluation against a running Warden (see docs/evaluation.md)."""
 
-# Column headings for the per-query table, in METRICS order.
+
+# Shared options --------------------------------------------------------------------------
+Url = Annotated[str, typer.Option("--url", envvar="WARDEN_URL", help="The Warden server.")]
+Key = Annotated[str | None, typer.Option("--key", envvar="WARDEN_KEY", help="An API key on "
+                                         "the server (a tier with room for the run's rpm).",
+                                         show_default=False)]
+DatasetOpt = Annotated[Path | None, typer.Option(
+    "--dataset", help="JSONL eval set (default: the shipped pydocs_qa.jsonl).",
+    show_default=False)]
+Suite = Annotated[str | None, typer.Option("--suite", help="smoke (12 dev items + ops "
+                                           "checks) or full (test split + triage).")]
+Split = Annotated[str | None, typer.Option("--split", help="Only items of this split "
+                                           "(overrides the suite's).")]
+Limit = Annotated[int | None, typer.Option("--limit", min=1, help="At most this many items "
+                                           "(the first by id).")]
+Ids = Annotated[list[str] | None, typer.Option("--id", help="Only this item id "
+                                               "(repeatable).")]
+Gates = Annotated[Path | None, typer.Option("--gates", help="Quality gates YAML (default: "
+                                            "the go-live seed's gates).")]
+Judge = Annotated[str, typer.Option("--judge", help="builtin (the server's own model), none "
+                                    "(claim metrics unmeasured), or an OpenAI-compatible base "
+                                    "URL such as http://vllm:8000/v1.")]
+JudgeModel = Annotated[str | None, typer.Option("--judge-model", help="Judge model id "
+                                                "(default: the eval model / the first listed).")]
+JudgeKey = Annotated[str | None, typer.Option("--judge-key", envvar="WARDEN_JUDGE_KEY",
+                                              help="Key for a --judge URL.", show_default=False)]
+JudgeRepeat = Annotated[int, typer.Option("--judge-repeat", min=1, help="Label every claim N "
+                                          "times (seeds 42..) and report the judge's noise.")]
+JudgeItems = Annotated[int | None, typer.Option("--judge-items", min=1, help="Judge only the "
+                                                "first N answered items.")]
+Model = Annotated[str | None, typer.Option("--model", help="Model to evaluate (default: the "
+                                           "first the server lists).")]
+MaxTokens = Annotated[int, typer.Option("--max-tokens", min=1, help="Answer length cap.")]
+K = Annotated[int | None, typer.Option("--k", min=1, max=50, help="Chunks retrieved per "
+                                       "question (default: the corpus's default_k).")]
+FewShot = Annotated[int, typer.Option("--few-shot", min=0, help="Few-shot examples per "
+                                      "question (0: none, no embedder loaded).")]
+Timeout = Annotated[float, typer.Option("--timeout", min=1, help="Seconds per request.")]
+
+
+def _options(values: dict[str, Any]) -> RunOptions:
+    """RunOptions from a command's parameters (typer passes each option by its field name)."""
+    from dataclasses import fields
+
+    from warden.evaluation.dataset import SHIPPED_DATASET
+    from warden.evaluation.runner import RunOptions
+
+    if not values.get("key"):
+        fail("--key (or WARDEN_KEY) is required: `warden keys create --name eval`", code=2)
+    known = {f.name for f in fields(RunOptions)}
+    chosen = {name: value for name, value in values.items() if name in known}
+    chosen["dataset"] = values.get("dataset") or SHIPPED_DATASET
+    chosen["ids"] = tuple(values.get("ids") or ())
+    chosen["timeout_s"] = values["timeout"]
+    return RunOptions(**chosen)
+
+
+def _session(options: RunOptions) -> Any:
+    from warden.evaluation.runner import UsageError, open_session, prepare
+
+    try:
+        return open_session(prepare(options))
+    except UsageError as exc:
+        fail(str(exc), code=2)
+
+
+def _fail_health(session: Any) -> None:
+    from warden.evaluation.runner import EXIT_HEALTH
+
+    for gate in session.health.failed():
+        err_console.print(f"[bold red]health gate failed:[/] {gate.name}: {gate.detail}"
+                          + (f"; {gate.fix}" if gate.fix else ""), highlight=False)
+    raise typer.Exit(EXIT_HEALTH)
+
+
+@app.command("health")
+def health(  # noqa: PLR0917 -- typer maps each option to a parameter
+        url: Url = "http://127.0.0.1:8080", key: Key = None, dataset: DatasetOpt = None,
+           suite: Suite = None, split: Split = None, limit: Limit = None, ids: Ids = None,
+           judge: Judge = "builtin", judge_model: JudgeModel = None, judge_key: JudgeKey = None,
+           model: Model = None, max_tokens: MaxTokens = 128, k: K = None,
+           few_shot: FewShot = 2, config: ConfigOption = None, timeout: Timeout = 300.0,
+           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+           ) -> None:
+    """Run the health gates only: config, database, model, corpora (active version and the
+    prefix-leakage check), token budget for every item, judge. Exit 3 names a failing gate."""
+    from warden.evaluation.runner import echo_health
+
+    session = _session(_options(locals()))
+    session.client.close()
+    if as_json:
+        typer.echo(json.dumps(session.health.plain(), indent=2))
+    else:
+        echo_health(session.health, console)
+    if not session.health.passed:
+        _fail_health(session)
+
+
+@app.command("manifest")
+def manifest(  # noqa: PLR0917 -- typer maps each option to a parameter
+        url: Url = "http://127.0.0.1:8080", key: Key = None, dataset: DatasetOpt = None,
+             suite: Suite = None, split: Split = None, limit: Limit = None, ids: Ids = None,
+             gates: Gates = None, judge: Judge = "builtin", judge_model: JudgeModel = None,
+             judge_key: JudgeKey = None, judge_repeat: JudgeRepeat = 1, model: Model = None,
+             max_tokens: MaxTokens = 128, k: K = None, few_shot: FewShot = 2,
+             config: ConfigOption = None, timeout: Timeout = 300.0,
+             fmt: Annotated[str, typer.Option("--format", help="yaml or json.")] = "yaml"
+             ) -> None:
+    """Print the manifest a run with these options would freeze (after the health gates)."""
+    from warden.evaluation.runner import manifest_for
+
+    if fmt not in ("yaml", "json"):
+        fail(f"--format {fmt}: use yaml or json", code=2)
+    session = _session(_options(locals()))
+    session.client.close()
+    if not session.health.passed:
+        _fail_health(session)
+    frozen = manifest_for(session)
+    typer.echo(frozen.to_yaml() if fmt == "yaml" else frozen.to_json(), nl=fmt == "json")
+
+
+@app.command("run")
+def run(  # noqa: PLR0917 -- typer maps each option to a parameter
+        url: Url = "http://127.0.0.1:8080", key: Key = None, dataset: DatasetOpt = None,
+        suite: Suite = None, split: Split = None, limit: Limit = None, ids: Ids = None,
+        gates: Gates = None, judge: Judge = "builtin", judge_model: JudgeModel = None,
+        judge_key: JudgeKey = None, judge_repeat: JudgeRepeat = 1,
+        judge_items: JudgeItems = None, model: Model = None, max_tokens: MaxTokens = 128,
+        k: K = None, few_shot: FewShot = 2, config: ConfigOption = None,
+        timeout: Timeout = 300.0,
+        out: Annotated[Path | None, typer.Option("--out", help="Output directory (default: "
+                                                 "outbox/eval/<utc-stamp>/).")] = None
+        ) -> None:
+    """Health gates, a frozen manifest, every item (temperature 0, seed 42, caches off),
+    metrics, quality gates; writes manifest.yaml, results.jsonl, report.json, report.md and
+    chart.png, and records the run in the audit log."""
+    from warden.evaluation.runner import UsageError
+    from warden.evaluation.runner import run as run_eval
+
+    options = _options(locals())
+    try:
+        code = run_eval(options, console, lambda m: err_console.print(
+            f"[bold red]{m}[/]", highlight=False))
+    except UsageError as exc:
+        fail(str(exc), code=2)
+    raise typer.Exit(code)
+
+
+@app.command("compare")
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="The baseline run directory.")],
+    run_b: Annotated[Path, typer.Argument(help="The candidate run directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Per-metric deltas B - A on the paired items, with 95% paired bootstrap intervals."""
+    from warden.evaluation.compare import RunDirError, compare_runs, load_run, table_rows
+
+    try:
+        result = compare_runs(load_run(run_a), load_run(run_b))
+    except RunDirError as exc:
+        fail(str(exc), code=2)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    table = Table("metric", "n", "A", "B", "B - A", "95% CI", "call",
+                  title=f"{result['paired_items']} paired items; {result['answers_changed']} "
+                  "answers changed")
+    for row in table_rows(result):
+        table.add_row(*row)
+    console.print(table)
+    differences = result["manifest_differences"]
+    console.print("manifests: " + ("identical" if result["same_manifest"] else
+                                   "differ in " + ", ".join(differences)), highlight=False)
+
+
+# score: RAGChecker's labels, no model ---------------------------------------------------
 _SHORT = {"precision": "P", "recall": "R", "f1": "F1", "claim_recall": "CR",
           "context_precision": "CP", "context_utilization": "CU",
           "noise_sensitivity_in_relevant": "NS-rel",
@@ -46,7 +228,7 @@ def _percent(fraction: float | None) -> str:
 
 
 def _summary_table(result: RagCheckerScore) -> Table:
-    from warden.evaluation.ragchecker import METRIC_GROUPS  # numpy: only when scoring
+    from warden.evaluation.ragchecker import METRIC_GROUPS
 
     table = Table("group", "metric", "value (0-100)", title="RAGChecker metrics "
                   f"(macro average over {len(result.per_query)} queries)")
@@ -69,6 +251,7 @@ def _query_table(result: RagCheckerScore) -> Table:
     return table
 
 
+@app.command("score")
 def score(
     ragchecker: Annotated[Path, typer.Option(
         "--ragchecker", help="RAGChecker checking-output JSON (what ragchecker-cli writes "
@@ -102,6 +285,3 @@ def score(
     console.print(_query_table(result))
     for name, reason in result.unmeasured().items():
         console.print(f"[yellow]unmeasured[/] {name}: {reason}", highlight=False)
-
-
-app.command("score")(score)
