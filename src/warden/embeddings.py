@@ -58,7 +58,8 @@ class MiniLMEmbedder:
         return embedded
 
     def embed_one(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
+        row: np.ndarray = self.embed([text])[0]
+        return row
 
 
 _load_lock = threading.Lock()
