@@ -16,7 +16,9 @@ from warden.api.routes import (
     admin_drills,
     admin_retrieval,
     admin_switches,
+    batch,
     evaluations,
+    files,
     generate,
     health,
     info,
@@ -56,6 +58,8 @@ def create_app(config: WardenConfig) -> FastAPI:
     app.include_router(admin_drills.router)
     app.include_router(admin_retrieval.router)
     app.include_router(tool_routes.router)
+    app.include_router(batch.router)
+    app.include_router(files.router)
     # Added last = outermost: the request id wraps everything, including 413s.
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.server.max_body_bytes)

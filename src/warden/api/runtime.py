@@ -18,7 +18,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from warden.api.pipeline.generation import GenerationService
 from warden.api.pipeline.guard import RequestGuard
 from warden.api.pipeline.retrieval import RetrievalStage, warm_up
+from warden.api.routes.batch_lines import GenerationLineExecutor
 from warden.api.state import AppState, Lifecycle
+from warden.batch.service import BatchService
 from warden.config import WardenConfig, config_hash
 from warden.engine.base import Engine
 from warden.engine.factory import build_engine
@@ -73,11 +75,18 @@ async def running(config: WardenConfig, metrics: Metrics) -> AsyncIterator[AppSt
             rag = RetrievalStage(retrieval, switches.is_on, guard, audit, metrics,
                                  {m.name: m.n_ctx for m in config.models})
             service.spawn(asyncio.to_thread(warm_up, retrieval))  # readiness does not wait
+        batch = None  # batch lines run through the same service, as batch priority
+        if config.batch.enabled:
+            batch = BatchService.build(config, db, audit, registry=metrics.registry,
+                                       engines=engines,
+                                       executor=GenerationLineExecutor(service, rag, tools))
+            batch.runner.start()
+            stack.push_async_callback(batch.runner.stop)
         state = AppState(config=config, config_hash=config_hash(config), db=db,
                          keys=KeyStore(db), audit=audit, incidents=incidents, engines=engines,
                          limiter=limiter, metrics=metrics, service=service, switches=switches,
                          triggers=triggers, tools=tools, retrieval=retrieval, rag=rag,
-                         lifecycle=Lifecycle())
+                         lifecycle=Lifecycle(), batch=batch)
         log.info("warden ready: models=%s config_hash=%s", list(engines), state.config_hash)
         try:
             yield state

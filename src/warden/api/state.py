@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from warden.api.pipeline.generation import GenerationService
 from warden.api.pipeline.retrieval import RetrievalStage
+from warden.batch.service import BatchService
 from warden.config import WardenConfig
 from warden.engine.base import Engine
 from warden.ratelimit.factory import Limiter
@@ -60,6 +61,7 @@ class AppState:
     retrieval: Retrieval | None
     rag: RetrievalStage | None
     lifecycle: Lifecycle
+    batch: BatchService | None  # the Batch API and its runner; None when batch.enabled false
 
 
 def app_state(request: Request) -> AppState:

@@ -75,6 +75,7 @@ class WaitingLine:
         self.batch_running = 0
         self._waiters: dict[Priority, deque[asyncio.Future[None]]] = {
             Priority.INTERACTIVE: deque(), Priority.BATCH: deque()}
+        self._room: list[asyncio.Future[None]] = []  # room_for_batch() callers
         self._expected_service_s = expected_service_s
 
     def retry_after_s(self) -> int:
@@ -119,6 +120,18 @@ class WaitingLine:
             self._count_waiting(interactive, -1)
         return Slot(self, priority)
 
+    async def room_for_batch(self) -> None:
+        """Return once a batch line could enter now. The batch runner waits here, without a
+        deadline, before it starts a line, whose own wait for a place has one."""
+        while self._waiters[Priority.BATCH] or not self._may_enter(Priority.BATCH):
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._room.append(future)
+            try:
+                await future
+            finally:
+                if future in self._room:
+                    self._room.remove(future)
+
     def _count_waiting(self, interactive: bool, delta: int) -> None:
         if interactive:
             self.waiting += delta
@@ -143,4 +156,9 @@ class WaitingLine:
                 future = waiters.popleft()
                 if not future.done():
                     self._admit(priority)
+                    future.set_result(None)
+        if self._room and not self._waiters[Priority.BATCH] and self._may_enter(Priority.BATCH):
+            room, self._room = self._room, []
+            for future in room:
+                if not future.done():
                     future.set_result(None)

@@ -87,3 +87,18 @@ def test_a_batch_waiter_that_times_out_leaves_no_trace() -> None:
         assert line.running == 0 and line.batch_running == 0
 
     asyncio.run(scenario())
+
+
+def test_room_for_batch_waits_for_idle_capacity_without_taking_it() -> None:
+    async def scenario() -> None:
+        line = WaitingLine(max_concurrency=1, queue_size=4)
+        await asyncio.wait_for(line.room_for_batch(), 0.1)  # idle: room at once
+        held = await line.acquire(1)
+        room = asyncio.ensure_future(line.room_for_batch())
+        await asyncio.sleep(0.01)
+        assert not room.done()
+        held.release()
+        await asyncio.wait_for(room, 0.5)
+        assert line.running == 0  # waiting for room takes no place
+
+    asyncio.run(scenario())
