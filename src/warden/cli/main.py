@@ -15,6 +15,7 @@ from warden import __version__
 from warden.cli import (
     audit,
     backup,
+    batch,
     config_cmd,
     drill,
     incidents,
@@ -67,6 +68,7 @@ app.add_typer(incidents.app, name="incidents")
 app.command("redteam")(redteam.redteam)
 app.add_typer(drill.app, name="drill")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(batch.app, name="batch")
 
 if __name__ == "__main__":
     app()
