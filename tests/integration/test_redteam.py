@@ -34,8 +34,9 @@ GENEROUS = {"rpm": 10_000, "tpm": 10_000_000, "tokens_per_day": 100_000_000,
 LEDGER = {"name": "ledger_write", "description": "Append to the finance ledger.",
           "parameters": BUILTIN_PARAMETERS["notes_append"], "mutating": True, "tiers": ["pro"],
           "executor": {"python": "warden.safety.tools.builtin:notes_append"}}
-# The cases that document a weakness we know of (reported as known_gap, not failed).
-KNOWN_GAPS = {"jb-grandma-system-prompt"}
+# The cases that document a weakness we know of (reported as known_gap, not failed). The
+# grandma/system-prompt case was closed by the injection classifier (issue 12).
+KNOWN_GAPS: set[str] = set()
 REQUIRED_CATEGORIES = {"prompt_injection", "jailbreak", "schema", "tool_misuse",
                        "retrieval_poisoning", "pii_exfiltration"}
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from warden.safety.classifier.detector import ClassifierDetector
 from warden.safety.context import CONTEXT_TURNS, user_turns
 from warden.safety.policy import (
     ACTIONS,
@@ -44,6 +45,7 @@ PROMPT_CATEGORIES: frozenset[Category] = ROLE_CATEGORIES["user"]
 # the user's crisis; the output guard looks for leaked PII and abuse.
 OUTPUT_CATEGORIES: frozenset[Category] = frozenset({"pii", "toxicity"})
 INDIRECT_ROLES = frozenset({"tool", "function"})
+CHEAP_COST = 10  # detectors up to this cost run even after a block (NER costs 50)
 INDIRECT_LABEL = "INDIRECT_INJECTION"
 CONTEXT_DETECTOR_SUFFIX = ".context"
 
@@ -140,11 +142,16 @@ class GuardPipeline:
     def scan(self, text: str, categories: Iterable[Category] | None = None) -> list[Finding]:
         """Findings for one text, cheapest detectors first.
 
-        Stops early once the verdict is `escalate` (nothing is stronger), and skips
+        Stops early once the verdict is `escalate` (nothing is stronger), and skips costly
         detectors whose category cannot change a `block` any more: a blocked text is not
-        forwarded, so completing its redaction (NER, the costliest step) buys nothing.
+        forwarded, so completing its redaction (NER, the costliest step) buys nothing. The
+        cheap ones still run after a block so the verdict names every category that fired
+        (they share one analysis of the text, so this costs little).
         """
         wanted = set(categories) if categories is not None else None
+        # Injection asked for without crisis: tool output, a retrieved chunk or a document
+        # (ROLE_CATEGORIES["tool"] and the retrieval check), not the user's own words.
+        indirect = wanted is not None and "injection" in wanted and "crisis" not in wanted
         findings: list[Finding] = []
         current: Action = "allow"
         for detector in self.detectors:
@@ -153,13 +160,15 @@ class GuardPipeline:
             if detector.needs_ner and not self.policy.ner:
                 continue
             if current == "escalate" or (
-                    current == "block" and ACTIONS.index(
+                    current == "block" and detector.cost > CHEAP_COST and ACTIONS.index(
                         self.policy.action_for(detector.category)) <= ACTIONS.index("block")):
                 continue
             if detector.needs_ner:  # names inside an email or a key are already covered
                 pii = [f for f in findings if f.category == "pii"]
                 found = [f for f in detector.scan(mask(text, pii))
                          if all(f.end <= g.start or f.start >= g.end for g in pii)]
+            elif indirect and isinstance(detector, ClassifierDetector):
+                found = detector.scan(text, indirect=True)
             else:
                 found = detector.scan(text)
             findings.extend(found)

@@ -27,9 +27,15 @@ def builtin_head(name: str) -> Head:
         return Head.load(card, weights)
 
 
+# Injection is scored per sentence (a planted instruction in a document is one sentence
+# among benign ones); crisis and abuse are read over a few sentences together.
+WINDOW_CHARS = {"crisis": 320, "toxicity": 320, "injection": 160}
+
+
 def builtin_detector(name: str) -> ClassifierDetector:
     """The category's detector; its head is read on first use (or `load()`)."""
-    return ClassifierDetector(name, lambda: builtin_head(name), label=LABELS[name])
+    return ClassifierDetector(name, lambda: builtin_head(name), label=LABELS[name],
+                              max_chars=WINDOW_CHARS[name])
 
 
 class PatternDetector:

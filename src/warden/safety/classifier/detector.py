@@ -71,7 +71,9 @@ class ClassifierDetector:
         return [(w.start, w.end, float(p)) for w, p in zip(analysis.windows, best,
                                                             strict=True)]
 
-    def scan(self, text: str) -> list[Finding]:
-        threshold = self.head.threshold
+    def scan(self, text: str, *, indirect: bool = False) -> list[Finding]:
+        """Flagged windows; `indirect` (a document or tool output, not the user's own
+        words) applies the head's threshold for indirect content."""
+        threshold = self.head.indirect_threshold if indirect else self.head.threshold
         return [Finding(self.category, start, end, round(p, 4), self.name, self.label)
                 for start, end, p in self.probabilities(text) if p >= threshold]

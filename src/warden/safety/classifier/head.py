@@ -54,6 +54,12 @@ class Head:
     screen_threshold: float          # below it on the screen: cleared without embedding
     card: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def indirect_threshold(self) -> float:
+        """The threshold for documents and tool output (chosen on their validation rows;
+        the general one when the card has none)."""
+        return float(self.card.get("indirect_threshold", self.threshold))
+
     def screen(self, chars: sparse.csr_matrix) -> np.ndarray:
         """Calibrated screen probabilities, one per row of `chars`."""
         z = chars @ self.screen_char + self.screen_bias

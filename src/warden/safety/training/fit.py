@@ -188,6 +188,13 @@ def fit_head(name: str, rows: Sequence[Row], spec: FeatureSpec, settings: FitSet
             best = (recall, threshold, screen_threshold, ruled)
     assert best is not None
     _, threshold, screen_threshold, ruled = best
+    # Documents and tool output (indirect injection) get their own threshold, chosen on
+    # their validation rows for the same target, and never stricter than the general one.
+    indirect = own & np.array([r.source in ("document", "tool") for r in prep.rows])
+    indirect_threshold = threshold
+    if 0 < labels[indirect].sum() < indirect.sum():
+        indirect_threshold = min(threshold, choose_threshold(
+            p_full[indirect], labels[indirect], settings.target_fpr))
     everything = np.arange(len(prep.owner))
     s_w, s_b = _fit(prep, everything, settings, full=False)
     f_w, f_b = _fit(prep, everything, settings, full=True)
@@ -204,7 +211,8 @@ def fit_head(name: str, rows: Sequence[Row], spec: FeatureSpec, settings: FitSet
                      "positives": int(labels.sum()), "views": len(prep.owner)},
             "validation": binary_report(prep.rows, validation, p_full),
             "validation_model_only": binary_report(prep.rows, model_hit, p_full),
-            "rules": {"offered": rules is not None, "kept": ruled is not options[0]}}
+            "rules": {"offered": rules is not None, "kept": ruled is not options[0]},
+            "indirect_threshold": indirect_threshold}
     return Head(name=name, spec=spec, screen_char=s_w.astype(np.float32), screen_bias=s_b,
                 screen_platt=screen_platt, full_char=f_w[:n].astype(np.float32),
                 full_emb=full_emb.astype(np.float32), full_bias=f_b,
