@@ -16,6 +16,7 @@ from warden.api.routes import (
     admin_drills,
     admin_retrieval,
     admin_switches,
+    canaries,
     batch,
     evaluations,
     files,
@@ -23,6 +24,7 @@ from warden.api.routes import (
     health,
     info,
     openai,
+    rollouts,
 )
 from warden.api.routes import tools as tool_routes
 from warden.api.runtime import running
@@ -58,6 +60,8 @@ def create_app(config: WardenConfig) -> FastAPI:
     app.include_router(admin_drills.router)
     app.include_router(admin_retrieval.router)
     app.include_router(tool_routes.router)
+    app.include_router(rollouts.router)
+    app.include_router(canaries.router)
     app.include_router(batch.router)
     app.include_router(files.router)
     # Added last = outermost: the request id wraps everything, including 413s.

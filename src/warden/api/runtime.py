@@ -26,6 +26,7 @@ from warden.engine.base import Engine
 from warden.engine.factory import build_engine
 from warden.ratelimit.factory import build_limiter
 from warden.retrieval.versions import ready_versions
+from warden.rollout.runtime import RolloutRuntime
 from warden.safety.switches.runtime import SwitchRuntime
 from warden.safety.tools.factory import build_tool_service
 from warden.safety.tools.gate import ToolGate
@@ -82,11 +83,15 @@ async def running(config: WardenConfig, metrics: Metrics) -> AsyncIterator[AppSt
                                        executor=GenerationLineExecutor(service, rag, tools))
             batch.runner.start()
             stack.push_async_callback(batch.runner.stop)
+        rollouts = await RolloutRuntime.start(config, db, audit=audit, incidents=incidents,
+                                              registry=metrics.registry, engines=engines,
+                                              retrieval=retrieval)
+        stack.push_async_callback(rollouts.stop)
         state = AppState(config=config, config_hash=config_hash(config), db=db,
                          keys=KeyStore(db), audit=audit, incidents=incidents, engines=engines,
                          limiter=limiter, metrics=metrics, service=service, switches=switches,
                          triggers=triggers, tools=tools, retrieval=retrieval, rag=rag,
-                         lifecycle=Lifecycle(), batch=batch)
+                         lifecycle=Lifecycle(), batch=batch, rollouts=rollouts)
         log.info("warden ready: models=%s config_hash=%s", list(engines), state.config_hash)
         try:
             yield state

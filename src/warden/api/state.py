@@ -16,6 +16,7 @@ from warden.batch.service import BatchService
 from warden.config import WardenConfig
 from warden.engine.base import Engine
 from warden.ratelimit.factory import Limiter
+from warden.rollout.runtime import RolloutRuntime
 from warden.safety.switches.store import Switches
 from warden.safety.switches.trigger_runner import TriggerRunner
 from warden.safety.tools.service import ToolService
@@ -61,6 +62,7 @@ class AppState:
     retrieval: Retrieval | None
     rag: RetrievalStage | None
     lifecycle: Lifecycle
+    rollouts: RolloutRuntime  # arms, canary verdicts, traffic samples (docs/rollout.md)
     batch: BatchService | None  # the Batch API and its runner; None when batch.enabled false
 
 

@@ -15,6 +15,7 @@ from warden import __version__
 from warden.cli import (
     audit,
     backup,
+    canary,
     batch,
     config_cmd,
     drill,
@@ -22,6 +23,7 @@ from warden.cli import (
     index,
     keys,
     redteam,
+    rollout,
     search,
     serve,
     switch,
@@ -68,6 +70,8 @@ app.add_typer(incidents.app, name="incidents")
 app.command("redteam")(redteam.redteam)
 app.add_typer(drill.app, name="drill")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(rollout.app, name="rollout")
+app.add_typer(canary.app, name="canary")
 app.add_typer(batch.app, name="batch")
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints,
 from warden.config.batch import BatchConfig
 from warden.config.crisis import CrisisResponse
 from warden.config.retrieval import RetrievalConfig
+from warden.config.rollouts import RolloutsConfig, RolloutsField
 from warden.config.switches import SwitchesConfig
 from warden.config.tools import ToolConfig, check_tools
 
@@ -191,6 +192,7 @@ class WardenConfig(_Strict):
     tiers: dict[str, TierConfig] = Field(default_factory=default_tiers, min_length=1)
     tools: list[ToolConfig] = Field(default_factory=list, description="Tools a model may "
                                     "call and Warden may run (docs/tools.md).")
+    rollouts: RolloutsField = Field(default_factory=RolloutsConfig)  # docs/rollout.md
     batch: BatchConfig = Field(default_factory=BatchConfig)
 
     @model_validator(mode="after")

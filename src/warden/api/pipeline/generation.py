@@ -39,6 +39,13 @@ log = logging.getLogger(__name__)
 
 # A request rewrite between the input guard and the engine (retrieval): (request, redactor).
 Prepare = Callable[[GenerationRequest, Redactor | None], Awaitable[GenerationRequest]]
+UNMETERED = "unmetered"
+
+
+def unmetered(principal: Principal) -> Reservation:
+    """The reservation of a shadow copy: it holds nothing of the caller's limits."""
+    placeholder = Limits(rpm=1, tpm=1, tokens_per_day=1, max_concurrent=1)  # never enforced
+    return Reservation(principal.key_id, 0, 0, 0, placeholder, 0, 0, 0, 0, id=UNMETERED)
 
 
 @dataclass
@@ -67,6 +74,12 @@ class Generation:
     incident_id: str | None = None
     # Schema-constrained output is held whole until checked (see schema_output.py).
     held: list[str] | None = None
+    # Rollouts (pipeline/rollout.py): the input guard's verdict, when the request ended, and
+    # who to tell once usage is known. A shadow copy is not metered: no quota, no reconcile.
+    input_verdict: Verdict | None = None
+    ended_at: float | None = None
+    on_closed: list[Callable[[Generation], None]] = field(default_factory=list)
+    metered: bool = True
 
     @property
     def rate_headers(self) -> dict[str, str]:
@@ -164,6 +177,7 @@ class Generation:
         if self._closed:
             return
         self._closed = True
+        self.ended_at = time.monotonic()
         if self.slot is not None:
             self.slot.release()
             self.service.metrics.inflight.labels(self.request.model).dec()
@@ -185,6 +199,15 @@ class Generation:
         self.service.metrics.tokens.labels(model, "completion").inc(usage.completion_tokens)
         self.service.metrics.finish.labels(model, self.finish_reason or "cancelled").inc()
         self.service.waiting_lines[model].observe_service_time(time.monotonic() - self.arrived)
+        self.usage = usage
+        for observer in self.on_closed:
+            try:
+                observer(self)
+            except Exception:
+                log.warning("a close observer failed for %s", self.request.request_id,
+                            exc_info=True)
+        if not self.metered:
+            return
         try:
             await self.service.limiter.reconcile(self.reservation, usage.total_tokens)
         except Exception:
@@ -244,23 +267,25 @@ class GenerationService:
         return requested
 
     async def start(self, principal: Principal, request: GenerationRequest, *,
-                    prepare: Prepare | None = None) -> Generation:
+                    prepare: Prepare | None = None, shadow: bool = False) -> Generation:
         """Reserve quota, wait for the engine, and prime the stream; raise APIError if not.
 
         `prepare` (retrieval, api/rag.py) rewrites the request after the input guard and
-        before the engine: it sees the guarded text and the request's redactor."""
+        before the engine: it sees the guarded text and the request's redactor.
+        `shadow`: a rollout's background copy of an already guarded request: it is neither
+        charged to the caller's quota nor guarded again (its answer is discarded)."""
         arrived = time.monotonic()
         engine = self.engine_for(request.model)
         tier = self.tier(principal)
         prompt_tokens = engine.count_prompt_tokens(request)
-        reservation = await self._reserve(principal, tier, prompt_tokens
-                                          + request.sampling.max_tokens)
+        reservation = unmetered(principal) if shadow else await self._reserve(
+            principal, tier, prompt_tokens + request.sampling.max_tokens)
         guarded = None
-        if self.guard is not None:
+        if self.guard is not None and not shadow:
             try:
                 guarded = await self.guard.check_input(principal, request)
             except BaseException:
-                self.spawn(self.limiter.reconcile(reservation, 0))
+                self._release(reservation)
                 raise
             request = guarded.request
             if guarded.escalation is not None:
@@ -275,7 +300,7 @@ class GenerationService:
             except BaseException:
                 # The reservation covered the prompt without context; usage is reconciled
                 # at the end, so the context's tokens are charged all the same.
-                self.spawn(self.limiter.reconcile(reservation, 0))
+                self._release(reservation)
                 raise
         line = self.waiting_lines[request.model]
         deadline = arrived + self.config.server.request_timeout_s
@@ -284,10 +309,10 @@ class GenerationService:
             slot = await line.acquire(timeout_s=max(0.0, deadline - time.monotonic()))
         except QueueFull:
             self.metrics.queue_rejections.labels(request.model).inc()
-            self.spawn(self.limiter.reconcile(reservation, 0))
+            self._release(reservation)
             raise
         except TimeoutError as exc:
-            self.spawn(self.limiter.reconcile(reservation, 0))
+            self._release(reservation)
             raise GenerationTimeout(
                 "Timed out waiting for a free engine slot (server.request_timeout_s="
                 f"{self.config.server.request_timeout_s}).") from exc
@@ -295,7 +320,8 @@ class GenerationService:
             self.metrics.queue_depth.labels(request.model).dec()
         self.metrics.inflight.labels(request.model).inc()
         generation = Generation(self, request, engine, reservation, slot, arrived, deadline,
-                                prompt_tokens, engine.stream(request))
+                                prompt_tokens, engine.stream(request), metered=not shadow,
+                                input_verdict=guarded.verdict if guarded else None)
         if self.guard is not None and guarded is not None:
             generation.output_guard = self.guard.output_guard(principal, guarded.redactor)
             if request.json_schema is not None:
@@ -334,6 +360,10 @@ class GenerationService:
                                 canned(), incident_id=incident_id)
         await generation.prime()
         return generation
+
+    def _release(self, reservation: Reservation) -> None:
+        if reservation.id != UNMETERED:
+            self.spawn(self.limiter.reconcile(reservation, 0))
 
     async def _reserve(self, principal: Principal, tier: TierConfig, tokens: int) -> Reservation:
         try:

@@ -24,7 +24,9 @@ from warden.api.errors import APIError
 from warden.api.pipeline.guard import RequestGuard, evidence
 from warden.api.protocol import RetrievalOptions
 from warden.engine.base import GenerationRequest
-from warden.retrieval.context import Context, context_budget
+from warden.retrieval.audit import record_retrieval
+from warden.retrieval.context import Context, build_context, context_budget
+from warden.retrieval.filters import Filters
 from warden.retrieval.search import Hit, SearchResult
 from warden.retrieval.versions import VersionError
 from warden.safety.pipeline import ROLE_CATEGORIES
@@ -159,16 +161,18 @@ class RetrievalStage:
     n_ctx: Mapping[str, int]                 # per model: the window the context must fit
 
     async def begin(self, principal: Principal, options: RetrievalOptions,
-                    request: GenerationRequest, count_tokens: Callable[[GenerationRequest], int]
-                    ) -> RagRun:
+                    request: GenerationRequest, count_tokens: Callable[[GenerationRequest], int],
+                    *, versions: Mapping[str, int] | None = None) -> RagRun:
         """Validate the options and check the corpus is servable, before any quota is spent.
 
         The search uses the question as the user asked it: it never leaves this process and
         the audit log keeps only its SHA-256, while a name the guard masks (NER also masks
         place names) would cost recall. The model sees the guarded question and chunks."""
         corpus = options.corpus or self.retrieval.config.default_corpus
+        # A rollout arm pins corpora to versions; an explicit as_of still reads history.
+        pinned = (versions or {}).get(corpus) if options.as_of is None else None
         run = RagRun(self, options, corpus, principal, request.request_id,
-                     count_tokens=count_tokens)
+                     count_tokens=count_tokens, pinned=pinned)
         if not self.is_on("retrieval"):
             run.skipped = "switched_off"
             return run
@@ -178,7 +182,7 @@ class RetrievalStage:
                                 "a user message.", code="invalid_value", param="retrieval")
         try:
             await asyncio.to_thread(self.retrieval.searcher.resolve, corpus,
-                                    as_of=options.as_of)
+                                    as_of=options.as_of, version=pinned)
         except VersionError as exc:
             raise await self.version_error_for(exc, corpus) from exc
         run.n_ctx = self.n_ctx.get(request.model, 0)
@@ -209,7 +213,8 @@ class RetrievalStage:
 
 async def begin(stage: RetrievalStage | None, principal: Principal,
                 options: RetrievalOptions | None, request: GenerationRequest,
-                count_tokens: Callable[[GenerationRequest], int]) -> RagRun | None:
+                count_tokens: Callable[[GenerationRequest], int], *,
+                versions: Mapping[str, int] | None = None) -> RagRun | None:
     """The request's retrieval, validated before any quota is spent; None if not asked."""
     if options is None:
         return None
@@ -217,7 +222,7 @@ async def begin(stage: RetrievalStage | None, principal: Principal,
         raise APIError(400, "retrieval is disabled on this server (retrieval.enabled: false "
                             "in warden.yaml). Remove the 'retrieval' field or enable it.",
                        code="retrieval_disabled", param="retrieval")
-    return await stage.begin(principal, options, request, count_tokens)
+    return await stage.begin(principal, options, request, count_tokens, versions=versions)
 
 
 @dataclasses.dataclass
@@ -230,6 +235,7 @@ class RagRun:
     principal: Principal
     request_id: str
     count_tokens: Callable[[GenerationRequest], int]
+    pinned: int | None = None  # the version a rollout arm serves for this corpus
     query: str = ""
     n_ctx: int = 0
     skipped: str | None = None
@@ -292,6 +298,13 @@ class RagRun:
 
         def run() -> tuple[Any, Context]:
             load_embedder(retrieval)
+            if self.pinned is not None:
+                return retrieve_version(
+                    retrieval, query, self.pinned, budget=budget,
+                    count_tokens=context_counter(request, base, self.count_tokens),
+                    actor=self.principal.key_id, request_id=self.request_id,
+                    corpus=self.corpus, k=self.options.k, filters=self.options.filters,
+                    screen=screen, fresh=not request.use_cache)
             return retrieval.retrieve(
                 query, budget=budget,
                 count_tokens=context_counter(request, base, self.count_tokens),
@@ -309,6 +322,22 @@ class RagRun:
             self.blocked, self.redacted = len(screened[0].blocked), len(screened[0].redacted)
             await stage.record(self, screened[0], result.version)
         return inject(request, context.text)
+
+
+def retrieve_version(retrieval: Retrieval, query: str, version: int, *, budget: int,
+                     count_tokens: Callable[[str], int], actor: str, request_id: str,
+                     corpus: str, k: int | None, filters: Filters | None,
+                     screen: Callable[[Sequence[Hit]], Sequence[Hit]], fresh: bool
+                     ) -> tuple[SearchResult, Context]:
+    """`Retrieval.retrieve` on a pinned version (a rollout arm's), which it has no parameter
+    for: search that version, screen, build the budgeted context, audit the query."""
+    result = retrieval.search(query, corpus=corpus, k=k, version=version, filters=filters,
+                              fresh=fresh)
+    context = build_context(screen(result.hits), budget, count_tokens,
+                            truncate_last=retrieval.config.context.truncate_last)
+    if retrieval.audit is not None and retrieval.config.audit_queries:
+        record_retrieval(retrieval.audit, actor, result, k=k, request_id=request_id)
+    return result, context
 
 
 # start-up ----------------------------------------------------------------------------------

@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse, Response
 
 from warden.api import sse
 from warden.api.auth import Authenticated, authenticate
-from warden.api.pipeline import retrieval
+from warden.api.pipeline import retrieval, rollout
 from warden.api.pipeline.delivery import collect_unless_disconnected, deltas, sse_response
 from warden.api.pipeline.generation import Generation
-from warden.api.pipeline.request import build_request, usage_dict
+from warden.api.pipeline.request import build_request, request_id, usage_dict
 from warden.api.protocol import GenerateRequest, messages_as_dicts
 from warden.api.state import State
 from warden.engine.base import TextDelta
@@ -39,24 +39,28 @@ async def generate(body: GenerateRequest, request: Request,
                    principal: Authenticated,
                    state: State) -> Response:
     model = body.model or state.service.default_model()
+    arm = rollout.choose(state, principal, model, request_id(request))
     gen_request = build_request(
-        request, state.service, principal, body, model=model, max_tokens=body.max_tokens,
+        request, state.service, principal, body, model=arm.model, max_tokens=body.max_tokens,
         prompt=body.prompt, messages=messages_as_dicts(body.messages) if body.messages else None)
     rid = gen_request.request_id
     run = await retrieval.begin(state.rag, principal, body.retrieval, gen_request,
-                              state.service.engine_for(gen_request.model).count_prompt_tokens)
-    generation = await state.service.start(principal, gen_request,
-                                           prepare=run.prepare if run else None)
+                                state.service.engine_for(gen_request.model).count_prompt_tokens,
+                                versions=arm.indexes)
+    generation = await state.service.start(principal, gen_request, prepare=arm.prepare(run))
+    arm.watch(state, principal, generation, run, body.retrieval)
     cited = run.response_fields() if run else {}  # citations + retrieval, when asked for
+    if arm.extension():  # the arm that served it, when the model is a rollout's
+        cited = {**cited, "warden": arm.extension()}
     if body.stream:
-        return sse_response(generation, lambda g: _frames(g, rid, model, cited))
+        return arm.tag(sse_response(generation, lambda g: _frames(g, rid, model, cited)))
     text, finished = await collect_unless_disconnected(request, generation)
-    return JSONResponse({
+    return arm.tag(JSONResponse({
         "id": rid, "request_id": rid, "object": "generation", "model": model, "text": text,
         "finish_reason": finished.finish_reason, "usage": usage_dict(finished.usage),
         "long_context_fallback": bool(finished.extra.get("long_context_fallback")),
         "timings": _timings(generation, finished.usage.completion_tokens), **cited,
-    }, headers=generation.rate_headers)
+    }, headers=generation.rate_headers))
 
 
 async def _frames(generation: Generation, rid: str, model: str,
