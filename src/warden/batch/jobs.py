@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from warden.batch.lease import holder_is_gone
+from warden.batch.lease import holder_is_gone, run_update
 from warden.batch.tables import BatchJobRow, BatchResultRow
 from warden.store.db import Database
 
@@ -147,11 +147,11 @@ class JobStore:
         if job.status in ("cancelling", "cancelled"):
             return job
         with self._db.session() as session:
-            result = session.execute(update(BatchJobRow).where(
+            result = run_update(session, update(BatchJobRow).where(
                 BatchJobRow.id == batch_id, BatchJobRow.status.in_(CANCELLABLE)).values(
                 status="cancelling", cancelling_at=datetime.now(UTC)))
             session.commit()
-        if not result.rowcount:  # type: ignore[attr-defined]
+        if not result.rowcount:
             current = self.get(key_id, batch_id)
             if current.status not in ("cancelling", "cancelled"):
                 raise NotCancellable(batch_id, current.status)
@@ -177,11 +177,11 @@ class JobStore:
         if status in STAMP:
             values.setdefault(STAMP[status], datetime.now(UTC))
         with self._db.session() as session:
-            result = session.execute(update(BatchJobRow).where(
+            result = run_update(session, update(BatchJobRow).where(
                 BatchJobRow.id == batch_id, BatchJobRow.lease_owner == owner,
                 BatchJobRow.status.in_(tuple(expected))).values(status=status, **values))
             session.commit()
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(result.rowcount)
 
     # results ----------------------------------------------------------------------------
     def record(self, batch_id: str, result: LineResult) -> bool:

@@ -12,11 +12,19 @@ import os
 import secrets
 import socket
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import Update, or_, update
+from sqlalchemy.orm import Session
 
 from warden.batch.tables import BatchJobRow
 from warden.store.db import Database
+
+
+def run_update(session: Session, statement: Update) -> Any:
+    """A conditional UPDATE, evaluated by the database only (the rows a session holds may be
+    stale, and SQLite hands back naive datetimes that Python cannot compare)."""
+    return session.execute(statement, execution_options={"synchronize_session": False})
 
 
 def replica_owner() -> str:
@@ -60,24 +68,24 @@ class Leases:
                        job.lease_owner == self.owner)
             if current.lease_owner and holder_is_gone(current.lease_owner):
                 free = or_(free, job.lease_owner == current.lease_owner)
-            result = session.execute(update(job).where(job.id == batch_id, free).values(
+            result = run_update(session, update(job).where(job.id == batch_id, free).values(
                 lease_owner=self.owner, lease_expires_at=now + self._ttl))
             session.commit()
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(result.rowcount)
 
     def renew(self, batch_id: str, now: datetime | None = None) -> bool:
         now = now or datetime.now(UTC)
         job = BatchJobRow
         with self._db.session() as session:
-            result = session.execute(update(job).where(
+            result = run_update(session, update(job).where(
                 job.id == batch_id, job.lease_owner == self.owner).values(
                 lease_expires_at=now + self._ttl))
             session.commit()
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(result.rowcount)
 
     def release(self, batch_id: str) -> None:
         job = BatchJobRow
         with self._db.session() as session:
-            session.execute(update(job).where(job.id == batch_id, job.lease_owner == self.owner)
+            run_update(session, update(job).where(job.id == batch_id, job.lease_owner == self.owner)
                             .values(lease_owner=None, lease_expires_at=None))
             session.commit()
