@@ -80,8 +80,8 @@ def _build(path: str) -> ModelVocab:
     eog = tuple(t for t in range(n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, t))
     if not eog:
         eog = (int(llama_cpp.llama_vocab_eos(vocab)),)
-    # from_llamacpp is missing from llguidance's stub (its own llamacpp.py ignores it too).
-    tokenizer = llguidance.LLTokenizer.from_llamacpp(  # type: ignore[attr-defined]
+    # llguidance's own llamacpp.py ignores this call too.
+    tokenizer = llguidance.LLTokenizer.from_llamacpp(  # type: ignore[attr-defined]  # not in stub
         tokens=_token_bytes(llama_cpp, vocab, n_vocab), vocab_ptr=vocab,
         # llguidance tokenizes forced text (e.g. property names) with llama.cpp itself.
         tokenize_fptr=ctypes.cast(llama_cpp.llama_cpp._lib.llama_tokenize,
