@@ -26,6 +26,8 @@ from warden.api.routes import (
     openai,
     rollouts,
 )
+from warden.api.routes import advisory as advisory_routes
+from warden.api.routes import advisory_admin as advisory_admin_routes
 from warden.api.routes import tools as tool_routes
 from warden.api.runtime import running
 from warden.config import WardenConfig
@@ -60,6 +62,8 @@ def create_app(config: WardenConfig) -> FastAPI:
     app.include_router(admin_drills.router)
     app.include_router(admin_retrieval.router)
     app.include_router(tool_routes.router)
+    app.include_router(advisory_routes.router)
+    app.include_router(advisory_admin_routes.router)
     app.include_router(rollouts.router)
     app.include_router(canaries.router)
     app.include_router(batch.router)

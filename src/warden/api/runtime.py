@@ -87,11 +87,19 @@ async def running(config: WardenConfig, metrics: Metrics) -> AsyncIterator[AppSt
                                               registry=metrics.registry, engines=engines,
                                               retrieval=retrieval)
         stack.push_async_callback(rollouts.stop)
+        advisory = None  # the policy advisor (docs/advisory.md), served through `service`
+        if config.advisory.enabled:
+            from warden.policy.factory import build_advisory
+
+            advisory = build_advisory(config, db, audit, metrics.registry)
+            stack.push_async_callback(advisory.close)
+            service.spawn(advisory.warm_up())  # embeds the few-shot pool; readiness does not wait
         state = AppState(config=config, config_hash=config_hash(config), db=db,
                          keys=KeyStore(db), audit=audit, incidents=incidents, engines=engines,
                          limiter=limiter, metrics=metrics, service=service, switches=switches,
                          triggers=triggers, tools=tools, retrieval=retrieval, rag=rag,
-                         lifecycle=Lifecycle(), batch=batch, rollouts=rollouts)
+                         lifecycle=Lifecycle(), batch=batch, rollouts=rollouts,
+                         advisory=advisory)
         log.info("warden ready: models=%s config_hash=%s", list(engines), state.config_hash)
         try:
             yield state

@@ -27,6 +27,7 @@ from warden.store.keys import KeyStore
 from warden.telemetry.metrics import Metrics
 
 if TYPE_CHECKING:
+    from warden.policy.service import AdvisoryService
     from warden.retrieval.service import Retrieval
 
 
@@ -64,6 +65,7 @@ class AppState:
     lifecycle: Lifecycle
     rollouts: RolloutRuntime  # arms, canary verdicts, traffic samples (docs/rollout.md)
     batch: BatchService | None  # the Batch API and its runner; None when batch.enabled false
+    advisory: AdvisoryService | None = None  # the policy advisor; None when advisory.enabled false
 
 
 def app_state(request: Request) -> AppState:

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from warden import __version__
+from warden.cli import advisory as advisory_cmd
 from warden.cli import (
     audit,
     backup,
@@ -70,6 +71,7 @@ app.add_typer(incidents.app, name="incidents")
 app.command("redteam")(redteam.redteam)
 app.add_typer(drill.app, name="drill")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(advisory_cmd.app, name="advisory")
 app.add_typer(rollout.app, name="rollout")
 app.add_typer(canary.app, name="canary")
 app.add_typer(batch.app, name="batch")

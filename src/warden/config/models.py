@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 
+from warden.config.advisory import AdvisoryConfig
 from warden.config.batch import BatchConfig
 from warden.config.crisis import CrisisResponse
 from warden.config.retrieval import RetrievalConfig
@@ -188,6 +189,7 @@ class WardenConfig(_Strict):
     safety: SafetyConfig = SafetyConfig()
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     switches: SwitchesConfig = Field(default_factory=SwitchesConfig)
+    advisory: AdvisoryConfig = Field(default_factory=AdvisoryConfig)
     models: list[ModelConfig] = Field(default_factory=lambda: [ModelConfig()], min_length=1)
     tiers: dict[str, TierConfig] = Field(default_factory=default_tiers, min_length=1)
     tools: list[ToolConfig] = Field(default_factory=list, description="Tools a model may "

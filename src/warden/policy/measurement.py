@@ -158,7 +158,8 @@ def distribution_shift(baseline: Sequence[Decision], current: Sequence[Decision]
         return Shift(ShiftVerdict.INSUFFICIENT, threshold, len(baseline), len(current), base,
                      cur, reason=f"needs >= {min_samples} decisions on each side, has "
                                  f"{len(baseline)} baseline and {len(current)} current")
-    largest = max(DECISIONS, key=lambda d: (abs(cur[d.value] - base[d.value]), -d.strictness))
+    largest = max(DECISIONS, key=lambda d: (round(abs(cur[d.value] - base[d.value]), 9),
+                                            d.strictness))  # ties: the stricter decision
     delta = cur[largest.value] - base[largest.value]
     interval = two_proportion_diff_ci(sum(d == largest for d in current), len(current),
                                       sum(d == largest for d in baseline), len(baseline), level)

@@ -149,7 +149,7 @@ class AdvisoryStore:
         if prompt_variant is not None:
             query = query.where(AdvisoryDecisionRow.prompt_variant == prompt_variant)
         with self.db.session() as session:
-            return [_fact(d, r) for d, r in session.execute(query).tuples()]
+            return [_fact(d, r) for d, r in session.execute(query)]
 
     def baseline(self, prompt_variant: str, size: int) -> tuple[list[Decision], datetime | None]:
         """The first `size` advisor decisions of a variant, and when the last of them was made
@@ -159,7 +159,7 @@ class AdvisoryStore:
                         AdvisoryDecisionRow.advisor_decision.is_not(None))
                  .order_by(AdvisoryDecisionRow.created_at, AdvisoryDecisionRow.id).limit(size))
         with self.db.session() as session:
-            rows = list(session.execute(query).tuples())
+            rows = list(session.execute(query))
         decisions = [Decision(d) for d, _ in rows if d is not None]
         end = aware(rows[-1][1]) if len(rows) == size else None
         return decisions, end
@@ -175,7 +175,7 @@ class AdvisoryStore:
             query = query.where(AdvisoryReviewRow.override.is_(True))
         with self.db.session() as session:
             return [{**decision_plain(d), "review": Review.of(r).plain()}
-                    for d, r in session.execute(query).tuples()]
+                    for d, r in session.execute(query)]
 
     # review queue ----------------------------------------------------------------------------
     def expire_overdue(self, timeout_decision: Decision) -> list[str]:
@@ -206,7 +206,7 @@ class AdvisoryStore:
         if action_type is not None:
             query = query.where(AdvisoryReviewRow.action_type == action_type)
         with self.db.session() as session:
-            return [(Review.of(r), decision_plain(d)) for r, d in session.execute(query).tuples()]
+            return [(Review.of(r), decision_plain(d)) for r, d in session.execute(query)]
 
     def decide(self, advisory_id: str, reviewer: str, human: Decision, notes: str | None,
                category: OverrideCategory | None) -> tuple[Review, dict[str, Any]]:

@@ -4,6 +4,7 @@ prompt earns its own evidence). Both audited (`advisory.variant`, `advisory.roll
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ def refresh(control: AdvisoryControl, rules: RulesEngine, folder: Path, name: st
     config = control.config
     parent = load_variant(control.active_variant(), rules, config.reasoning_max_chars, folder)
     corrections = control.reviewed(overrides_only=True)
-    target = name or f"{parent.name.split('+')[0]}+r{len(control.store.variants()) + 1}"
+    root = re.sub(r"\.r\d+$", "", parent.name)
+    target = name or f"{root}.r{len(control.store.variants()) + 1}"
     made = refresh_pool(parent, corrections, name=target,
                         min_corrections=config.min_corrections, variants_dir=folder,
                         max_chars=config.reasoning_max_chars)
