@@ -24,6 +24,7 @@ from warden.evaluation.prompt import ItemPrompt, sha256_json
 SEED = 42
 TEMPERATURE = 0.0
 WRONG_ANSWER_F1 = 0.5  # below this token F1 against the gold answer, an answer is wrong
+_CITATION_MARKS = re.compile(r"\s*\[\d+\]")
 _REFUSAL = re.compile(r"does not say|do(es)? not (contain|mention|state)|cannot answer|"
                       r"can't answer|not (mentioned|stated|specified)|no information",
                       re.IGNORECASE)
@@ -83,6 +84,11 @@ class ItemResult:
             return None
         return cited_refs(self.answer, self.citations)
 
+    def scored_answer(self) -> str | None:
+        """The answer without its [n] citation marks: they point at sources, they are not
+        words of the answer, and would cost token F1 and exact match."""
+        return None if self.answer is None else _CITATION_MARKS.sub("", self.answer).strip()
+
     def served_gold(self) -> bool | None:
         if not self.gold.has_refs or self.answer is None:
             return None
@@ -96,8 +102,8 @@ class ItemResult:
         return None
 
     def record(self) -> ItemRecord:
-        return ItemRecord(self.item.id, self.gold, self.answer, self.candidates, self.cited(),
-                          self.latency_s, self.retrieval.get("context_tokens"),
+        return ItemRecord(self.item.id, self.gold, self.scored_answer(), self.candidates,
+                          self.cited(), self.latency_s, self.retrieval.get("context_tokens"),
                           self.retrieval.get("budget"), self.prefix_leak)
 
 
@@ -145,14 +151,14 @@ def failure_class(result: ItemResult) -> str:
         (is_refusal(answer), FailureClass.REFUSAL),
         (bool(served) and cited is not None and
          not any(result.gold.matches(r) for r in cited), FailureClass.READER_IGNORED_GOLD),
-        (token_f1(answer, (result.item.gt_answer,)) < WRONG_ANSWER_F1,
+        (token_f1(result.scored_answer() or "", (result.item.gt_answer,)) < WRONG_ANSWER_F1,
          FailureClass.WRONG_ANSWER))
     return next((name for failed, name in checks if failed), FailureClass.OK)
 
 
 def item_figures(result: ItemResult) -> dict[str, float | None]:
     """The judge-free per-item figures (what `compare` pairs up)."""
-    answer, gold = result.answer, (result.item.gt_answer,)
+    answer, gold = result.scored_answer(), (result.item.gt_answer,)
     cited = result.cited()
     has_refs = result.gold.has_refs
     oracle = None if result.candidates is None or not has_refs else \
