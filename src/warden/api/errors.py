@@ -223,7 +223,8 @@ def install_error_handlers(app: FastAPI) -> None:
     # Each row of the table gets its own handler: Starlette answers a bare `Exception`
     # handler's response and then re-raises, which drops the keep-alive connection.
     for kind, _ in _TABLE[1:]:
-        app.add_exception_handler(kind, _mapped)
+        if issubclass(kind, Exception):
+            app.add_exception_handler(kind, _mapped)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -265,7 +265,7 @@ class ResponseFormat(_Body):
             raise ValueError("type 'json_schema' needs a json_schema: {name, schema}")
         return self
 
-    def schema(self) -> dict[str, Any] | None:
+    def decoding_schema(self) -> dict[str, Any] | None:
         if self.type == "json_schema" and self.json_schema is not None:
             return self.json_schema.schema_
         if self.type == "json_object":
@@ -297,7 +297,7 @@ class ChatCompletionRequest(_SamplingFields):
         return self
 
     def json_schema(self) -> dict[str, Any] | None:
-        return self.response_format.schema() if self.response_format else None
+        return self.response_format.decoding_schema() if self.response_format else None
 
     def requested_max_tokens(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens

@@ -94,6 +94,10 @@ SafetyAction = Literal["allow", "redact", "block", "escalate"]
 BUILTIN_SAFETY_CATEGORIES = ("pii", "toxicity", "crisis", "injection")
 
 
+def _input_stage_only() -> list[Literal["input", "output"]]:
+    return ["input"]
+
+
 class TierSafetyConfig(_Strict):
     actions: dict[SafetyCategory, SafetyAction] = Field(
         default_factory=dict, description="Overrides of the default policy: pii→redact, "
@@ -138,7 +142,7 @@ class SafetyCategoryConfig(_Strict):
     positives: list[str] = Field(default_factory=list, description="More label-1 examples.")
     negatives: list[str] = Field(default_factory=list, description="More label-0 examples.")
     action: SafetyAction = Field("block", description="Default action; tiers may override.")
-    stages: list[Literal["input", "output"]] = Field(default_factory=lambda: ["input"],
+    stages: list[Literal["input", "output"]] = Field(default_factory=_input_stage_only,
                                                      min_length=1)
     target_fpr: float = Field(0.05, gt=0, lt=0.5, description="Validation false-positive "
                               "rate the threshold is chosen for.")
@@ -194,8 +198,8 @@ class WardenConfig(_Strict):
     tiers: dict[str, TierConfig] = Field(default_factory=default_tiers, min_length=1)
     tools: list[ToolConfig] = Field(default_factory=list, description="Tools a model may "
                                     "call and Warden may run (docs/tools.md).")
-    rollouts: RolloutsField = Field(default_factory=RolloutsConfig)  # docs/rollout.md
     batch: BatchConfig = Field(default_factory=BatchConfig)
+    rollouts: RolloutsField = Field(default_factory=RolloutsConfig)  # docs/rollout.md
 
     @model_validator(mode="after")
     def _cross_checks(self) -> WardenConfig:

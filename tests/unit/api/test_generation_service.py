@@ -171,7 +171,7 @@ def test_a_full_line_is_queue_full_with_retry_after_and_costs_no_quota() -> None
 
 def test_no_first_token_before_the_deadline_is_a_timeout() -> None:
     async def scenario() -> None:
-        svc, limiter = service(ScriptedEngine(["a"], stall_s=5), request_timeout_s=0.2)
+        svc, _ = service(ScriptedEngine(["a"], stall_s=5), request_timeout_s=0.2)
         with pytest.raises(GenerationTimeout) as late:
             await svc.start(ALICE, request())
         await svc.drain()

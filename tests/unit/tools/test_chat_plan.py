@@ -53,7 +53,8 @@ def kinds(db: Database) -> list[str]:
 def test_named_choice_decodes_under_that_tools_envelope(service: ToolService) -> None:
     choice = NamedToolChoice.model_validate({"type": "function",
                                              "function": {"name": "calculator"}})
-    plan = ToolPlan.from_body(offer("calculator", "notes_append"), choice, service, CALLER, client_tools=True)
+    plan = ToolPlan.from_body(offer("calculator", "notes_append"), choice, service, CALLER,
+                              client_tools=True)
     applied = plan.apply(request())
     assert applied.json_schema["properties"]["name"] == {"const": "calculator"}
     assert applied.messages[0]["role"] == "system" and "calculator" in \
@@ -61,26 +62,31 @@ def test_named_choice_decodes_under_that_tools_envelope(service: ToolService) ->
     required = ToolPlan.from_body(offer("calculator", "notes_append"), "required", service,
                                   CALLER, client_tools=True).apply(request())
     assert len(required.json_schema["anyOf"]) == 2
-    auto = ToolPlan.from_body(offer("calculator"), None, service, CALLER, client_tools=True).apply(request())
+    auto = ToolPlan.from_body(offer("calculator"), None, service, CALLER,
+                              client_tools=True).apply(request())
     assert auto.json_schema is None and "plain text" in auto.messages[0]["content"]
 
 
 def test_conflicts_are_named(service: ToolService) -> None:
-    plan = ToolPlan.from_body(offer("calculator"), "required", service, CALLER, client_tools=True)
+    plan = ToolPlan.from_body(offer("calculator"), "required", service, CALLER,
+                              client_tools=True)
     with pytest.raises(APIError) as err:
         plan.apply(request(json_schema={"type": "object"}))
     assert err.value.param == "response_format"
     with pytest.raises(APIError) as err:
         ToolPlan.from_body(offer("calculator"), NamedToolChoice.model_validate(
-            {"type": "function", "function": {"name": "notes_append"}}), service, CALLER, client_tools=True)
+            {"type": "function", "function": {"name": "notes_append"}}), service, CALLER,
+                              client_tools=True)
     assert err.value.param == "tool_choice"
     with pytest.raises(APIError) as err:
-        ToolPlan.from_body(offer("calculator", "calculator"), None, service, CALLER, client_tools=True)
+        ToolPlan.from_body(offer("calculator", "calculator"), None, service, CALLER,
+                              client_tools=True)
     assert err.value.param == "tools.1.function.name"
 
 
 def test_valid_call_becomes_openai_tool_calls(service: ToolService) -> None:
-    plan = ToolPlan.from_body(offer("calculator"), "required", service, CALLER, client_tools=True)
+    plan = ToolPlan.from_body(offer("calculator"), "required", service, CALLER,
+                              client_tools=True)
     reply = asyncio.run(plan.reply('{"name": "calculator", "arguments": {"expression": "1+1"}}',
                                    STOP))
     assert reply.finish_reason == "tool_calls" and reply.message["content"] is None
@@ -89,7 +95,8 @@ def test_valid_call_becomes_openai_tool_calls(service: ToolService) -> None:
 
 
 def test_nonconforming_call_is_text_and_recorded(service: ToolService, db: Database) -> None:
-    plan = ToolPlan.from_body(offer("calculator"), "auto", service, CALLER, client_tools=True)
+    plan = ToolPlan.from_body(offer("calculator"), "auto", service, CALLER,
+                              client_tools=True)
     text = '{"name": "calculator", "arguments": {"expression": "rm -rf /"}}'
     reply = asyncio.run(plan.reply(text, STOP))
     assert reply.finish_reason == "stop" and reply.message["content"] == text
@@ -101,11 +108,13 @@ def test_nonconforming_call_is_text_and_recorded(service: ToolService, db: Datab
 
 def test_auto_text_stays_text_and_truncated_required_call_is_invalid(
         service: ToolService, db: Database) -> None:
-    auto = ToolPlan.from_body(offer("calculator"), "auto", service, CALLER, client_tools=True)
+    auto = ToolPlan.from_body(offer("calculator"), "auto", service, CALLER,
+                              client_tools=True)
     reply = asyncio.run(auto.reply("Two plus two is four.", STOP))
     assert reply.message["content"] == "Two plus two is four." and not reply.tool_call_invalid
     assert kinds(db) == []
-    required = ToolPlan.from_body(offer("calculator"), "required", service, CALLER, client_tools=True)
+    required = ToolPlan.from_body(offer("calculator"), "required", service, CALLER,
+                              client_tools=True)
     cut = asyncio.run(required.reply('{"name": "calculator", "arguments": {"expr',
                                      Finished("length", Usage(10, 16))))
     assert cut.finish_reason == "length" and cut.tool_call_invalid
@@ -114,7 +123,8 @@ def test_auto_text_stays_text_and_truncated_required_call_is_invalid(
 
 
 def test_none_offers_but_never_calls(service: ToolService) -> None:
-    plan = ToolPlan.from_body(offer("calculator"), "none", service, CALLER, client_tools=True)
+    plan = ToolPlan.from_body(offer("calculator"), "none", service, CALLER,
+                              client_tools=True)
     assert plan.apply(request()) == request()
     text = '{"name": "calculator", "arguments": {"expression": "1"}}'
     assert asyncio.run(plan.reply(text, STOP)).message["content"] == text

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from warden.api.errors import APIError, GenerationTimeout
 from warden.api.pipeline.guard import RequestGuard
@@ -226,10 +227,12 @@ class GenerationService:
         self.waiting_lines = {
             m.name: WaitingLine(m.engine_concurrency(), m.queue_size) for m in config.models
         }
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
-    def spawn(self, coro: object) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run background work (reconciliation, audit) that must finish even if the request
+        is cancelled; `drain` waits for it at shutdown."""
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

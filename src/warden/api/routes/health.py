@@ -47,4 +47,5 @@ async def openapi(request: Request) -> dict[str, Any]:
     if app.openapi_schema is None:
         app.openapi_schema = get_openapi(title=app.title, version=app.version,
                                          description=app.description, routes=app.routes)
-    return app.openapi_schema
+    schema: dict[str, Any] = app.openapi_schema
+    return schema

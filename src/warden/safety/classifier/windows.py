@@ -73,8 +73,8 @@ def analyse(text: str, spec: FeatureSpec, max_chars: int = MAX_CHARS) -> Analysi
             if view.strip():
                 texts.append(view)
                 owner.append(i)
-    chars = char_ngrams(spec, texts) if texts else sparse.csr_matrix((0, spec.n_features),
-                                                                     dtype=np.float32)
+    chars = char_ngrams(spec, texts) if texts else \
+        sparse.csr_matrix(np.zeros((0, spec.n_features), dtype=np.float32))
     return Analysis(tuple(found), tuple(texts), np.asarray(owner, dtype=np.int64), chars)
 
 
