@@ -4,7 +4,8 @@ and the package graph has no cycle. The README's architecture section shows the 
     0  config, constraints, embeddings, telemetry      (leaves: import no other package)
     1  store
     2  engine, ratelimit, retrieval, safety            (beside each other, never each other)
-    3  backup, evaluation, rollout, policy, redteam    (compose the layers below)
+    3  backup, batch, evaluation, rollout, policy,     (compose the layers below)
+       redteam
     4  api, web
     5  cli
 """
@@ -21,7 +22,7 @@ RANK = {
     "(root)": 0, "config": 0, "constraints": 0, "embeddings": 0, "telemetry": 0,
     "store": 1,
     "engine": 2, "ratelimit": 2, "retrieval": 2, "safety": 2,
-    "backup": 3, "evaluation": 3, "rollout": 3, "policy": 3, "redteam": 3,
+    "backup": 3, "batch": 3, "evaluation": 3, "rollout": 3, "policy": 3, "redteam": 3,
     "api": 4, "web": 4,
     "cli": 5,
 }
