@@ -49,8 +49,8 @@ def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
         except (ValueError, KeyError, TypeError):
             message = response.text[:300]
         fail(f"{method} {path} -> {response.status_code}: {message}", code=2)
-    return response.json() if "json" in response.headers.get("content-type", "") \
-        else response.content
+    kind = response.headers.get("content-type", "").split(";")[0].strip()
+    return response.json() if kind == "application/json" else response.content
 
 
 def _endpoint_of(path: Path) -> str:

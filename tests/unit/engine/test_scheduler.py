@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -358,3 +359,35 @@ def test_interactive_latency_is_split_by_whether_batch_work_was_there(run: Any) 
     buckets = seen[("itl", True)].buckets
     assert buckets[-1] == (float("inf"), 2)
     assert all(a[1] <= b[1] for a, b in itertools.pairwise(buckets))  # cumulative
+
+
+@dataclass
+class TimedContext(FakeContext):
+    """Also notes when each decode ran, and which sequences it carried."""
+
+    timeline: list[tuple[float, set[int]]] = field(default_factory=list)
+
+    def decode(self, entries: list[BatchEntry]) -> dict[int, int]:
+        self.timeline.append((time.monotonic(), {e.seq_id for e in entries}))
+        return super().decode(entries)
+
+
+@pytest.mark.parametrize("grace", [0.0, 0.3])
+def test_batch_work_resumes_only_after_the_interactive_grace(run: Any, grace: float) -> None:
+    ctx = TimedContext()
+    scheduler = run(ctx, max_batch=2, interactive_grace_s=grace)
+    batch, batch_out = batch_sequence("batch", [1, 2], itertools.repeat(20), max_new=100_000)
+    scheduler.submit(batch)
+    while not ctx.timeline:
+        threading.Event().wait(0.005)
+    live, live_out = sequence("live", [5, 6], [40, 41], tenant="alice")
+    scheduler.submit(live)
+    assert live_out.finished.finish_reason == "stop"
+    last_live = max(t for t, seqs in ctx.timeline if live.slot in seqs)
+    threading.Event().wait(grace + 0.2)
+    resumed = min(t for t, seqs in ctx.timeline if t > last_live)
+    scheduler.cancel(batch)
+    assert batch_out.finished.finish_reason == "cancelled"
+    assert resumed - last_live >= grace * 0.9
+    if grace == 0.0:
+        assert resumed - last_live < 0.1

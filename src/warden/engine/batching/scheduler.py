@@ -64,6 +64,10 @@ class SchedulerLimits:
     l_switch: int       # beyond this many cached positions, switch to sink + sliding window
     n_sink: int
     prefix_cache: bool
+    # Batch work stays paused this long after the last interactive step: a live session's
+    # next request (a chat turn, an agent's next call) usually follows within it, and then
+    # finds the engine free instead of waiting out a full batch step.
+    interactive_grace_s: float = 0.25
 
 
 @dataclass
@@ -96,6 +100,7 @@ class Scheduler:
         self._active: dict[int, Sequence] = {}
         self._slots = [_SlotCache() for _ in range(limits.max_batch)]
         self._clock = 0
+        self._interactive_at = -1e9  # monotonic time of the last step with interactive work
         self._wake = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="warden-batcher", daemon=True)
@@ -140,6 +145,11 @@ class Scheduler:
                 if self._stopping:
                     break
                 self._admit()
+                paused = self._paused_for()
+                if paused > 0:  # only batch work, inside the grace after interactive work
+                    self._after_step()  # what _admit finished (cancelled waiters) goes out
+                    self._wake.wait(timeout=paused)
+                    continue
             try:
                 self._step()
             except Exception as exc:
@@ -152,6 +162,16 @@ class Scheduler:
         for seq in [*self._active.values(), *self._waiting, *self._waiting_low]:
             self._finish(seq, "cancelled")
         self._after_step()
+
+    def _interactive_now(self) -> bool:
+        return bool(self._waiting) or any(not s.low_priority for s in self._active.values())
+
+    def _paused_for(self) -> float:
+        """Seconds batch work still waits: only batch is here, within the interactive grace."""
+        if not self._active or self._interactive_now():
+            return 0.0
+        return max(0.0, self._interactive_at + self._limits.interactive_grace_s
+                   - time.monotonic())
 
     def _admit(self) -> None:
         """Interactive first; batch only into slots nobody interactive wants. An interactive
@@ -229,8 +249,9 @@ class Scheduler:
             self._finish(seq, "cancelled")
         if not self._active:
             return
-        interactive = bool(self._waiting) or any(not s.low_priority
-                                                 for s in self._active.values())
+        interactive = self._interactive_now()
+        if interactive:
+            self._interactive_at = time.monotonic()
         # Batch sequences sit this step out while interactive work runs or waits.
         running = [s for s in self._active.values() if not (interactive and s.low_priority)]
         entries: list[BatchEntry] = []
