@@ -94,6 +94,8 @@ class CanaryConfig(_Strict):
     smoke_items: int = Field(50, ge=1, le=1000, description="Smoke eval questions per arm.")
     smoke_max_tokens: int = Field(64, ge=1, le=2048)
     smoke_split: str | None = Field("dev", description="Dataset split of the smoke items.")
+    smoke_k: int | None = Field(None, ge=1, le=100, description="Chunks retrieved per smoke "
+                                "question (default: the corpus's retrieval.default_k).")
     auto_rollback: bool = True
     auto_promote: bool = False
     failure_limit: int = Field(0, ge=0, description="Failed intervals tolerated (Argo).")

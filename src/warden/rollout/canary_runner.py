@@ -82,7 +82,8 @@ class CanaryRunner:
 
     def _smoke(self, config: CanaryConfig) -> SmokePlan:
         return SmokePlan.build(self.client.url, self.admin_key, items=config.smoke_items,
-                               split=config.smoke_split, max_tokens=config.smoke_max_tokens)
+                               split=config.smoke_split, max_tokens=config.smoke_max_tokens,
+                               k=config.smoke_k)
 
     def _arm(self, plan: SmokePlan, arm: str, out: Path) -> ArmEval:
         self.log(f"smoke eval: {plan.size} items on {self.rollout}@{arm}")

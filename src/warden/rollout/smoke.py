@@ -37,14 +37,15 @@ RESULTS = "results.jsonl"
 @dataclass(frozen=True)
 class SmokePlan:
     prepared: Prepared
+    k: int | None = None
 
     @classmethod
     def build(cls, url: str, key: str, *, items: int, split: str | None, max_tokens: int,
-              dataset: Path = SHIPPED_DATASET) -> SmokePlan:
+              k: int | None = None, dataset: Path = SHIPPED_DATASET) -> SmokePlan:
         options = RunOptions(url=url, key=key, dataset=dataset, split=split, limit=items,
-                             few_shot=0, judge="none", max_tokens=max_tokens)
+                             few_shot=0, judge="none", max_tokens=max_tokens, k=k)
         try:
-            return cls(prepare(options))
+            return cls(prepare(options), k)
         except UsageError as exc:
             raise RolloutError(f"smoke items: {exc}") from None
 
@@ -77,7 +78,7 @@ def run_arm(client: WardenClient, plan: SmokePlan, model: str, out: Path | None 
 
     def ask(item: EvalItem) -> ItemResult:
         prompt = plan.prepared.prompts[item.id]
-        body = request_body(prompt, item, model, options.max_tokens, None)
+        body = request_body(prompt, item, model, options.max_tokens, plan.k)
         result = new_result(item, prompt, body)
         try:
             timed = client.chat(body)
