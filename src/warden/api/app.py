@@ -16,8 +16,8 @@ from warden.api.routes import (
     admin_drills,
     admin_retrieval,
     admin_switches,
-    canaries,
     batch,
+    canaries,
     evaluations,
     files,
     generate,
@@ -64,10 +64,10 @@ def create_app(config: WardenConfig) -> FastAPI:
     app.include_router(tool_routes.router)
     app.include_router(advisory_routes.router)
     app.include_router(advisory_admin_routes.router)
-    app.include_router(rollouts.router)
-    app.include_router(canaries.router)
     app.include_router(batch.router)
     app.include_router(files.router)
+    app.include_router(rollouts.router)
+    app.include_router(canaries.router)
     # Added last = outermost: the request id wraps everything, including 413s.
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.server.max_body_bytes)

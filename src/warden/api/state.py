@@ -63,8 +63,8 @@ class AppState:
     retrieval: Retrieval | None
     rag: RetrievalStage | None
     lifecycle: Lifecycle
-    rollouts: RolloutRuntime  # arms, canary verdicts, traffic samples (docs/rollout.md)
     batch: BatchService | None  # the Batch API and its runner; None when batch.enabled false
+    rollouts: RolloutRuntime  # arms, canary verdicts, traffic samples (docs/rollout.md)
     advisory: AdvisoryService | None = None  # the policy advisor; None when advisory.enabled false
 
 

@@ -16,8 +16,8 @@ from warden.cli import advisory as advisory_cmd
 from warden.cli import (
     audit,
     backup,
-    canary,
     batch,
+    canary,
     config_cmd,
     drill,
     incidents,
@@ -71,10 +71,10 @@ app.add_typer(incidents.app, name="incidents")
 app.command("redteam")(redteam.redteam)
 app.add_typer(drill.app, name="drill")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(batch.app, name="batch")
 app.add_typer(advisory_cmd.app, name="advisory")
 app.add_typer(rollout.app, name="rollout")
 app.add_typer(canary.app, name="canary")
-app.add_typer(batch.app, name="batch")
 
 if __name__ == "__main__":
     app()
