@@ -33,6 +33,7 @@ def draw_gates(gates: Sequence[Mapping[str, Any]], path: Path, title: str) -> No
                       transform=axis.transAxes, va="center", fontsize=7, color="#616161")
         else:
             axis.barh([0], [value], color=colour, height=0.5)
+            axis.text(value, 0.3, f" {value:.3g}", va="bottom", fontsize=7)
             if interval:
                 axis.errorbar([value], [0], xerr=[[value - interval["low"]],
                                                   [interval["high"] - value]],

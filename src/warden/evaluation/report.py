@@ -37,14 +37,17 @@ def metric_interval(metric: Metric, seed: int = 0) -> dict[str, float] | None:
 
 
 def metric_rows(metrics: Mapping[str, Metric], scale: float = 1.0) -> dict[str, Any]:
+    """Each metric's plain form plus its 95% interval; `scale` puts the interval on the
+    value's scale (RAGChecker's figures are x100 of their per-item fractions)."""
     rows: dict[str, Any] = {}
     for name, metric in metrics.items():
         row = metric.plain()
         if metric.value is not None:
             row["value"] = round(metric.value, 6)
-        interval = metric_interval(metric) if scale == 1.0 else None
+        interval = metric_interval(metric)
         if interval is not None:
-            row["interval"] = interval
+            row["interval"] = {k: round(v * scale, 4) if k != "level" else v
+                               for k, v in interval.items()}
         rows[name] = row
     return rows
 
@@ -86,14 +89,16 @@ def _gates_md(gates: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _metrics_md(title: str, rows: Mapping[str, Any], note: str = "") -> list[str]:
+def _metrics_md(title: str, rows: Mapping[str, Any], note: str = "", digits: int = 3
+               ) -> list[str]:
     lines = [f"### {title}", ""] + ([note, ""] if note else [])
     lines += ["| metric | value | 95% interval | n | state |", "|---|---|---|---|---|"]
     for name, row in rows.items():
         state = row["state"] if row["state"] == "measured" else \
             f"{row['state']}: {row.get('reason', '')}"
-        lines.append(f"| {name} | {_cell(row['value'])} | {_interval(row.get('interval'))} | "
-                     f"{row.get('n', '–')} | {_cell(state)} |")
+        lines.append(f"| {name} | {_cell(row['value'], digits)} | "
+                     f"{_interval(row.get('interval'), digits)} | {row.get('n', '–')} | "
+                     f"{_cell(state)} |")
     return lines
 
 
@@ -119,7 +124,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     note = (f"RAGChecker's definitions, ×100 macro average over {metrics['judged_items']} "
             f"judged items. Judge: {judge['pin']['extractor'] if judge['pin'] else 'none'}. "
             + (judge["note"] or ""))
-    lines += ["", *_metrics_md("Claim-level (RAGChecker)", metrics["claims"], note)]
+    lines += ["", *_metrics_md("Claim-level (RAGChecker, 0-100)", metrics["claims"], note, 1)]
     noise = metrics.get("judge_noise")
     if noise:
         lines += ["", f"Judge noise over {noise['n_labellings']} labellings of "

@@ -164,9 +164,16 @@ def meta_ops(fixtures: Path = REPO_FIXTURES) -> list[SuiteCheck]:
 
 
 # DB workflows through the CLI on the server's store ----------------------------------------
-def _run(local: LocalStore, name: str, *args: str) -> tuple[SuiteCheck, str, str]:
+def _run(local: LocalStore, name: str, *args: str, secret_stdout: bool = False
+         ) -> tuple[SuiteCheck, str, str]:
+    """Run `warden ARGS`; the check's detail is the last line of its output, never the
+    stdout of a command that prints a secret (keys create prints the key there)."""
     done = local.cli(*args)
-    detail = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or [""])[-1]
+    first, second = (done.stdout, done.stderr) if done.returncode == 0 else \
+        (done.stderr, done.stdout)
+    if secret_stdout:
+        first, second = done.stderr, ""
+    detail = (first.strip().splitlines() or second.strip().splitlines() or [""])[-1]
     return (_check("db_workflows", name, done.returncode == 0,
                    f"`warden {' '.join(args)}` exited {done.returncode}: {detail[:160]}"),
             done.stdout, done.stderr)
@@ -184,7 +191,7 @@ def db_workflows(local: LocalStore | str, url: str) -> list[SuiteCheck]:
         return [SuiteCheck("db_workflows", n, Status.SKIP, local) for n in names]
     checks = []
     created, out, err = _run(local, "keys create", "keys", "create", "--name",
-                             f"eval-smoke-{int(time.time())}")
+                             f"eval-smoke-{int(time.time())}", secret_stdout=True)
     checks.append(created)
     match = re.search(r"key id (\w+)", err)
     secret = out.strip().splitlines()[-1] if out.strip() else ""

@@ -15,6 +15,7 @@ The hand-computed meta-ops case (suites.KNOWN_CASE), one query, chunks 0 and 1:
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,32 @@ def test_smoke_runs_two_dev_items_per_domain() -> None:
     assert len(items) == 12 and {i.split for i in items} == {"dev"}
     assert len({i.domain for i in items}) == 6
     assert SUITES["full"].split == "test" and SUITES["full"].triage
+
+
+class FakeStore:
+    """Answers the CLI like a healthy store would; records the commands."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, ...]] = []
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        self.commands.append(args)
+        outputs = {"create": ("wk_abc123_TOPSECRET\n", "# key id abc123 (name=x)\n"),
+                   "revoke": ("revoked abc123\n", ""), "verify": ("ok: intact\n", "")}
+        if args[:2] == ("backup", "create"):
+            return subprocess.CompletedProcess(args, 0, "backup bk_1: 1 versions\nbk_1\n", "")
+        stdout, stderr = outputs.get(args[1], ("", ""))
+        return subprocess.CompletedProcess(args, 0, stdout, stderr)
+
+
+def test_db_workflows_run_the_cli_and_never_show_the_new_secret(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    statuses = iter([200, 200, 401])
+    monkeypatch.setattr(suites, "_status_with", lambda url, key: next(statuses))
+    monkeypatch.setattr(suites.time, "sleep", lambda s: None)
+    store = FakeStore()
+    checks = db_workflows(store, "http://w")  # type: ignore[arg-type]
+    assert [c.status for c in checks] == [Status.PASS] * 6, [c.detail for c in checks]
+    assert all("TOPSECRET" not in c.detail for c in checks)
+    assert ("keys", "revoke", "abc123") in store.commands
+    assert ("backup", "verify", "bk_1") in store.commands
