@@ -59,7 +59,9 @@ CONFIG = {
                      "canary": CANARY},
             "assistant": {"champion": {"model": "smollm2-135m-instruct"},
                           "challenger": {"model": "smollm2-135m-instruct", "prompt": "terse"},
-                          "share": 1.0, "mode": "shadow"}}}}
+                          "share": 1.0, "mode": "shadow",
+                          "canary": {"smoke_items": 4, "smoke_max_tokens": 4, "smoke_k": 2,
+                                     "min_samples": 4}}}}}
 
 
 def gold_modules() -> list[str]:
@@ -280,3 +282,15 @@ def test_a_good_candidate_passes_and_is_promoted(rig: Rig) -> None:
     assert report.returncode == 0, report.stderr
     events = [e["kind"] for e in json.loads(report.stdout)["rollout"]["events"]]
     assert events[:2] == ["promote", "start"]
+
+
+def test_the_rollback_drill_proves_every_step_and_restores_the_challenger(rig: Rig) -> None:
+    drill = rig.cli("drill", "rollback", "--rollout", "assistant", "--json")
+    assert drill.returncode == 0, drill.stdout + drill.stderr
+    record = json.loads(drill.stdout)
+    assert record["passed"] is True
+    assert [c["step"] for c in record["checks"]] == [
+        "baseline", "rollback", "traffic", "pointers", "caches", "incident", "audit", "smoke"]
+    assert "drill.rollback" in rig.audit_kinds()
+    state = rig.get("/admin/rollouts/assistant")
+    assert state["status"] == "running" and state["challenger"]["prompt"] == "terse"

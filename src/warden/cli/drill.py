@@ -89,3 +89,60 @@ def kill_switch(
                           f"{counts['unverifiable']} could not be verified (see the reasons "
                           "above)", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+
+
+@app.command("rollback")
+def rollback(
+    url: Annotated[str, typer.Option("--url", envvar="WARDEN_URL", help="Base URL of the "
+                                     "server.", show_default=False)],
+    admin_key: Annotated[str, typer.Option("--admin-key", envvar="WARDEN_ADMIN_KEY",
+                                           help="An admin key (rolls back, pins arms; the "
+                                           "drill record is audited under its id).",
+                                           show_default=False)],
+    rollout: Annotated[str, typer.Option("--rollout", help="The rollout to drill.",
+                                         show_default=False)],
+    restore: Annotated[bool, typer.Option("--restore/--no-restore", help="Start the "
+                                          "challenger again afterwards.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the drill record as JSON.")
+                       ] = False,
+) -> None:
+    """Roll a live rollout back and prove every step: traffic to the champion within a
+    second on this replica, pointers at the champion's versions, caches cleared, the
+    incident, the audit record, and the champion's smoke rerun against the baseline.
+
+    A rollout without a running challenger gets its configured one started first. The
+    challenger is started again afterwards unless --no-restore (its canary clock restarts).
+    Exit codes: 0 every step ok; 1 a step failed or could not be verified; 2 no drill.
+    """
+    from warden.evaluation.client import EndpointError, WardenClient
+    from warden.rollout.admin_client import RolloutAdmin
+    from warden.rollout.arms import RolloutError
+    from warden.rollout.drill import Check as RollbackCheck
+    from warden.rollout.drill import RollbackDrill
+
+    def log(check: RollbackCheck) -> None:
+        if not as_json:
+            console.print(f"{rollout} {check.step}: {_STYLE[check.outcome]} ({check.detail})",
+                          highlight=False, soft_wrap=True)
+
+    admin, client = RolloutAdmin(url, admin_key), WardenClient(url, admin_key)
+    drill = RollbackDrill(admin, client, admin_key, rollout, restore=restore, log=log)
+    try:
+        try:
+            drill.run()
+        finally:
+            record = drill.record()
+            seq = admin.drill(record)["seq"]
+    except (EndpointError, RolloutError) as exc:
+        fail(str(exc), code=2)
+    finally:
+        admin.close()
+        client.close()
+    if as_json:
+        console.print_json(json.dumps({**record, "audit_seq": seq}))
+    else:
+        verdict = "[green]PASSED[/]" if drill.passed else "[bold red]FAILED[/]"
+        console.print(f"rollback drill {verdict}; audit record drill.rollback seq={seq}",
+                      highlight=False)
+    if not drill.passed:
+        raise typer.Exit(1)

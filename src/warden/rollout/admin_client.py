@@ -84,6 +84,9 @@ class RolloutAdmin:
     def corpus_versions(self, corpus: str) -> dict[str, Any]:
         return self.http.call("GET", "/admin/retrieval/versions", params={"corpus": corpus})
 
+    def audit_verify(self) -> dict[str, Any]:
+        return self.http.call("GET", "/admin/audit/verify")
+
     def drill(self, record: dict[str, Any]) -> dict[str, Any]:
         return self.http.call("POST", "/admin/drills", json=record)
 
