@@ -294,3 +294,19 @@ def test_the_rollback_drill_proves_every_step_and_restores_the_challenger(rig: R
     assert "drill.rollback" in rig.audit_kinds()
     state = rig.get("/admin/rollouts/assistant")
     assert state["status"] == "running" and state["challenger"]["prompt"] == "terse"
+
+
+def test_drift_report_reads_the_recorded_traffic(rig: Rig) -> None:
+    for key in rig.sides.values():
+        assert rig.ask(key, "Binary search in Python?").status_code == 200
+    time.sleep(1.5)  # samples are written in batches every second
+    report = subprocess.run([*WARDEN, "drift", "report", "--json", "--current", "1h",
+                             "--baseline", "1h"], env=rig.server.env(), cwd=rig.server.workdir,
+                            capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stderr
+    features = {f["feature"]: f for f in json.loads(report.stdout)["features"]}
+    assert features["latency"]["n_current"] >= 2
+    assert features["top_retrieval_score"]["n_current"] >= 2
+    assert features["latency"]["verdict"] == "insufficient"  # no baseline hour yet
+    served = rig.get("/admin/drift?current_s=3600")
+    assert served["worst"] == "insufficient" and len(served["features"]) >= 5

@@ -24,6 +24,7 @@ from warden.api.routes import (
     health,
     info,
     openai,
+    rollout_drift,
     rollouts,
 )
 from warden.api.routes import advisory as advisory_routes
@@ -68,6 +69,7 @@ def create_app(config: WardenConfig) -> FastAPI:
     app.include_router(files.router)
     app.include_router(rollouts.router)
     app.include_router(canaries.router)
+    app.include_router(rollout_drift.router)
     # Added last = outermost: the request id wraps everything, including 413s.
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.server.max_body_bytes)

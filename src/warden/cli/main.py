@@ -19,6 +19,7 @@ from warden.cli import (
     batch,
     canary,
     config_cmd,
+    drift,
     drill,
     incidents,
     index,
@@ -75,6 +76,7 @@ app.add_typer(batch.app, name="batch")
 app.add_typer(advisory_cmd.app, name="advisory")
 app.add_typer(rollout.app, name="rollout")
 app.add_typer(canary.app, name="canary")
+app.add_typer(drift.app, name="drift")
 
 if __name__ == "__main__":
     app()
