@@ -26,6 +26,7 @@ from warden.cli import (
     keys,
     redteam,
     rollout,
+    schedules,
     search,
     serve,
     switch,
@@ -77,6 +78,7 @@ app.add_typer(advisory_cmd.app, name="advisory")
 app.add_typer(rollout.app, name="rollout")
 app.add_typer(canary.app, name="canary")
 app.add_typer(drift.app, name="drift")
+app.command("schedules")(schedules.schedules)
 
 if __name__ == "__main__":
     app()

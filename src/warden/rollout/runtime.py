@@ -21,7 +21,9 @@ from prometheus_client import CollectorRegistry
 from warden.config import WardenConfig
 from warden.rollout.arms import Arm, PromptVersion, prompt_versions
 from warden.rollout.caches import CacheClearer, engine_prefix_cache, index_cache, pointer_cache
+from warden.rollout.leases import JobStore
 from warden.rollout.metrics import RolloutMetrics
+from warden.rollout.scheduler import Scheduler
 from warden.rollout.service import RolloutService
 from warden.rollout.state import RolloutState, RolloutStore, Seed, Status
 from warden.rollout.traffic import TrafficReader, TrafficRecorder
@@ -90,6 +92,10 @@ class RolloutRuntime:
         runtime._tasks = [asyncio.create_task(view.run_refresher())]
         if config.rollouts.record_traffic:
             runtime._tasks.append(asyncio.create_task(runtime.recorder.run_flusher()))
+        if config.rollouts.schedules.enabled:
+            scheduler = Scheduler(config, JobStore(db), incidents=incidents, view=view,
+                                  reader=runtime.reader, metrics=runtime.metrics)
+            runtime._tasks.append(asyncio.create_task(scheduler.run()))
         return runtime
 
     def on_change(self, before: RolloutState | None, after: RolloutState) -> None:
