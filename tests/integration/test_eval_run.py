@@ -13,6 +13,7 @@ Kept small for the 2-core machine: few items, 24 answer tokens, the judge on one
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -44,10 +45,11 @@ class Rig:
     key: str
     dataset: Path
 
-    def eval(self, *args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "warden.cli.main", "eval", *args, "--url",
-                   self.server.base_url, "--key", self.key, "--config",
-                   str(self.server.config_path)]
+    def eval(self, *args: str, server: bool = True) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "warden.cli.main", "eval", *args]
+        if server:
+            command += ["--url", self.server.base_url, "--key", self.key, "--config",
+                        str(self.server.config_path)]
         return subprocess.run(command, cwd=self.server.workdir, env=self.server.env(),
                               capture_output=True, text=True, timeout=1500)
 
@@ -108,13 +110,17 @@ def test_two_runs_of_one_manifest_give_identical_answers_and_metrics(rig: Rig) -
     assert manifest_a["corpora"][0]["active_version"] == 1
     assert manifest_a["seed"] == 42 and manifest_a["temperature"] == 0.0
     assert manifest_a["cache_enabled"] is False and manifest_a["judge"]["tool"]
-    assert report_a["audit_seq"] is not None
-    assert report_b["audit_seq"] > report_a["audit_seq"]
     out = rig.server.workdir / "first"
+    export = rig.server.cli("audit", "export").stdout
+    records = [json.loads(x) for x in export.splitlines() if '"eval.run"' in x]
+    recorded = {r["payload"]["report_hash"]: r["payload"] for r in records}
+    report_hash = hashlib.sha256((out / "report.json").read_bytes()).hexdigest()
+    assert recorded[report_hash]["manifest_hash"] == manifest_a["manifest_hash"]
+    assert recorded[report_hash]["verdict"] == "pass"
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "prefix_leakage_max" in (out / "report.md").read_text()
     compared = rig.eval("compare", str(rig.server.workdir / "first"),
-                        str(rig.server.workdir / "second"), "--json")
+                        str(rig.server.workdir / "second"), "--json", server=False)
     assert json.loads(compared.stdout)["answers_changed"] == 0
 
 

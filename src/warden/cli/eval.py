@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich import box
 from rich.table import Table
 
-from warden.cli.common import ConfigOption, console, err_console, fail
+from warden.cli.common import ConfigOption, console, fail
 
 if TYPE_CHECKING:
     from warden.evaluation.ragchecker import RagCheckerScore
@@ -84,7 +84,7 @@ def _options(values: dict[str, Any]) -> RunOptions:
     from warden.evaluation.runner import RunOptions
 
     if not values.get("key"):
-        fail("--key (or WARDEN_KEY) is required: `warden keys create --name eval`", code=2)
+        _usage("--key (or WARDEN_KEY) is required: `warden keys create --name eval`")
     known = {f.name for f in fields(RunOptions)}
     chosen = {name: value for name, value in values.items() if name in known}
     chosen["dataset"] = values.get("dataset") or SHIPPED_DATASET
@@ -99,16 +99,26 @@ def _session(options: RunOptions) -> Any:
     try:
         return open_session(prepare(options))
     except UsageError as exc:
-        fail(str(exc), code=2)
+        _usage(str(exc))
 
 
 def _fail_health(session: Any) -> None:
     from warden.evaluation.runner import EXIT_HEALTH
 
     for gate in session.health.failed():
-        err_console.print(f"[bold red]health gate failed:[/] {gate.name}: {gate.detail}"
-                          + (f"; {gate.fix}" if gate.fix else ""), highlight=False)
+        _stderr(f"health gate failed: {gate.name}: {gate.detail}"
+                + (f"; {gate.fix}" if gate.fix else ""))
     raise typer.Exit(EXIT_HEALTH)
+
+
+def _stderr(message: str) -> None:
+    """One plain line per problem (scripts grep these): no markup, emoji or wrapping."""
+    typer.echo(message, err=True)
+
+
+def _usage(message: str) -> NoReturn:
+    _stderr(f"error: {message}")
+    raise typer.Exit(2)
 
 
 @app.command("health")
@@ -148,7 +158,7 @@ def manifest(  # noqa: PLR0917 -- typer maps each option to a parameter
     from warden.evaluation.runner import manifest_for
 
     if fmt not in ("yaml", "json"):
-        fail(f"--format {fmt}: use yaml or json", code=2)
+        _usage(f"--format {fmt}: use yaml or json")
     session = _session(_options(locals()))
     session.client.close()
     if not session.health.passed:
@@ -177,10 +187,9 @@ def run(  # noqa: PLR0917 -- typer maps each option to a parameter
 
     options = _options(locals())
     try:
-        code = run_eval(options, console, lambda m: err_console.print(
-            f"[bold red]{m}[/]", highlight=False))
+        code = run_eval(options, console, _stderr)
     except UsageError as exc:
-        fail(str(exc), code=2)
+        _usage(str(exc))
     raise typer.Exit(code)
 
 
@@ -196,7 +205,7 @@ def compare(
     try:
         result = compare_runs(load_run(run_a), load_run(run_b))
     except RunDirError as exc:
-        fail(str(exc), code=2)
+        _usage(str(exc))
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -207,8 +216,8 @@ def compare(
         table.add_row(*row)
     console.print(table)
     differences = result["manifest_differences"]
-    console.print("manifests: " + ("identical" if result["same_manifest"] else
-                                   "differ in " + ", ".join(differences)), highlight=False)
+    typer.echo("manifests: " + ("identical" if result["same_manifest"] else
+                                "differ in " + ", ".join(differences)))
 
 
 # score: RAGChecker's labels, no model ---------------------------------------------------

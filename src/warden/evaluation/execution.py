@@ -41,6 +41,7 @@ from warden.evaluation.runner import (
     manifest_for,
     progress_bar,
     run_items,
+    say,
     utc_stamp,
 )
 from warden.evaluation.scoring import Scores, claim_scores
@@ -173,8 +174,7 @@ def execute(session: Session, console: Console, err: Callable[[str], None]) -> i
     manifest = manifest_for(session)
     run_id = f"eval-{stamp}-{manifest.manifest_hash[:8]}"
     (out / "manifest.yaml").write_text(manifest.to_yaml(), encoding="utf-8")
-    console.print(f"manifest {manifest.manifest_hash} -> {out / 'manifest.yaml'}",
-                  highlight=False)
+    say(console, f"manifest {manifest.manifest_hash} -> {out / 'manifest.yaml'}")
     local = open_local_store(options.config, session.facts.config_hash, session.facts.corpora)
     try:
         with progress_bar(console) as progress:
@@ -213,9 +213,8 @@ def execute(session: Session, console: Console, err: Callable[[str], None]) -> i
                            report_hash=report_hash, gates=verdicts)
     report["audit_seq"] = seq
     (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
-    console.print(f"verdict [bold]{report['verdict']}[/]; report {out / 'report.md'}"
-                  + (f"; audit record eval.run seq {seq}" if seq is not None else ""),
-                  highlight=False)
+    say(console, f"verdict {report['verdict']}; report {out / 'report.md'}"
+        + (f"; audit record eval.run seq {seq}" if seq is not None else ""))
     if problem:
         err(problem)
     for line in report["problems"]:

@@ -271,13 +271,19 @@ def default_out(stamp: str) -> Path:
     return Path("outbox") / "eval" / stamp
 
 
+def say(console: Console, text: str, style: str | None = None) -> None:
+    """Server-provided text, printed as is: no markup (`[1]`), no emoji codes
+    (`corpus:ghost:` must not become a ghost), no wrapping inside a line."""
+    console.print(text, style=style, markup=False, emoji=False, highlight=False,
+                  soft_wrap=True)
+
+
 def echo_health(health: HealthReport, console: Console) -> None:
     for gate in health.gates:
         colour = {"pass": "green", "fail": "red", "skip": "yellow"}[str(gate.status)]
-        console.print(f"[{colour}]{gate.status:>4}[/] {gate.name}: {gate.detail}",
-                      highlight=False)
+        say(console, f"{gate.status:>4} {gate.name}: {gate.detail}", colour)
         if gate.fix and str(gate.status) == "fail":
-            console.print(f"       fix: {gate.fix}", highlight=False)
+            say(console, f"       fix: {gate.fix}")
 
 
 def fail_health(health: HealthReport, err: Callable[[str], None]) -> int:
