@@ -70,10 +70,12 @@ class RolloutAdmin:
     def add_verdict(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.http.call("POST", f"/admin/canaries/{name}/verdicts", json=body)
 
-    def verdicts(self, name: str, *, limit: int = 20, evidence: bool = False
-                 ) -> list[dict[str, Any]]:
-        data = self.http.call("GET", f"/admin/canaries/{name}/verdicts",
-                              params={"limit": limit, "evidence": str(evidence).lower()}
+    def verdicts(self, name: str, *, limit: int = 20, evidence: bool = False,
+                 since: str | None = None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit, "evidence": str(evidence).lower()}
+        if since:
+            params["since"] = since
+        data = self.http.call("GET", f"/admin/canaries/{name}/verdicts", params=params
                               ).get("data")
         return [v for v in data if isinstance(v, dict)] if isinstance(data, list) else []
 

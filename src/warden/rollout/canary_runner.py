@@ -90,8 +90,11 @@ class CanaryRunner:
         return run_arm(self.client, plan, f"{self.rollout}@{arm}", out / arm,
                        concurrency=self.concurrency)
 
-    def _previous_budget(self, challenger_hash: str) -> dict[str, Any] | None:
-        latest = self.admin.verdicts(self.rollout, limit=1, evidence=True)
+    def _previous_budget(self, challenger_hash: str, since: str | None
+                         ) -> dict[str, Any] | None:
+        """The counters of the last verdict on this challenger since it was started (a
+        challenger started again begins a new analysis)."""
+        latest = self.admin.verdicts(self.rollout, limit=1, evidence=True, since=since)
         if latest and latest[0].get("challenger_hash") == challenger_hash:
             budget = (latest[0].get("evidence") or {}).get("budget")
             return budget if isinstance(budget, dict) else None
@@ -109,7 +112,8 @@ class CanaryRunner:
         challenger_hash = str(state["challenger"]["hash"])
         self.intervals += 1
         out = self.out / f"interval-{self.intervals:04d}"
-        budget = resume_budget(budget_for(config), self._previous_budget(challenger_hash))
+        budget = resume_budget(budget_for(config),
+                               self._previous_budget(challenger_hash, state.get("started_at")))
         plan: SmokePlan | None = None
         champion: ArmEval | None = None
         try:

@@ -108,7 +108,9 @@ async def add_verdict(name: str, body: VerdictBody, admin: Admin, state: State
 
 @router.get("/{name}/verdicts")
 async def list_verdicts(name: str, state: State, limit: int = Query(20, ge=1, le=500),
-                        evidence: bool = Query(False)) -> dict[str, Any]:
+                        evidence: bool = Query(False),
+                        since: datetime | None = Query(None)) -> dict[str, Any]:
     await require_rollout(state, name)
-    verdicts = await run_in_threadpool(lambda: state.rollouts.verdicts.list(name, limit=limit))
+    verdicts = await run_in_threadpool(lambda: state.rollouts.verdicts.list(
+        name, limit=limit, since=since))
     return {"object": "list", "data": [v.plain(evidence=evidence) for v in verdicts]}

@@ -97,7 +97,7 @@ def view(state: AppState, rollout: RolloutState, *, detail: bool = False) -> dic
     runtime = state.rollouts
     out = {**rollout.plain(), "traffic": live_summary(state, rollout),
            "eligibility": runtime.service.eligibility(rollout).plain()}
-    latest = runtime.verdicts.list(rollout.name, limit=1)
+    latest = runtime.verdicts.list(rollout.name, limit=1, since=rollout.started_at)
     out["latest_verdict"] = latest[0].plain(evidence=False) if latest else None
     configured = runtime.config.rollouts.models.get(rollout.name)
     out["canary"] = configured.canary.model_dump() if configured else None
