@@ -391,3 +391,32 @@ def test_batch_work_resumes_only_after_the_interactive_grace(run: Any, grace: fl
     assert resumed - last_live >= grace * 0.9
     if grace == 0.0:
         assert resumed - last_live < 0.1
+
+
+@pytest.mark.parametrize("recent_s", [0.0, 30.0])
+def test_after_interactive_work_batch_takes_short_steps_in_turns(run: Any,
+                                                                 recent_s: float) -> None:
+    ctx = TimedContext()
+    scheduler = run(ctx, max_batch=4, chunk_size=32, interactive_grace_s=0.0,
+                    interactive_recent_s=recent_s, batch_step_sequences=2,
+                    batch_step_tokens=16)
+    live, live_out = sequence("live", [5, 6], [40], tenant="alice")
+    scheduler.submit(live)
+    assert live_out.finished
+    start = len(ctx.batches)
+    outs = []
+    for i in range(4):
+        seq, out = batch_sequence(f"b{i}", list(range(100 + 40 * i, 140 + 40 * i)),
+                                  range(10, 16), max_new=6)
+        scheduler.submit(seq)
+        outs.append(out)
+    for out in outs:
+        assert out.finished.finish_reason == "length"  # every batch line got its turn
+    steps = ctx.batches[start:]
+    widest = max(len({e.seq_id for e in b}) for b in steps)
+    biggest_chunk = max(sum(1 for e in b if e.seq_id == sid) for b in steps
+                        for sid in {e.seq_id for e in b})
+    if recent_s:
+        assert widest <= 2 and biggest_chunk <= 16
+    else:
+        assert widest == 4 and biggest_chunk == 32

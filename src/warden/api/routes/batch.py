@@ -4,7 +4,8 @@ batches; the work runs in the engine's idle capacity (warden.batch.runner)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -15,6 +16,7 @@ from warden.api.errors import APIError
 from warden.api.state import AppState, State
 from warden.batch.service import BatchProblem, BatchService
 
+T = TypeVar("T")
 router = APIRouter(prefix="/v1", tags=["batch"], dependencies=[Depends(authenticate)])
 
 
@@ -43,19 +45,20 @@ def batch_service(state: AppState) -> BatchService:
     return state.batch
 
 
-def problem(exc: BatchProblem) -> APIError:
-    return APIError(exc.status, exc.message, code=exc.code, param=exc.param)
+async def answer(call: Callable[..., T], *args: Any) -> T:
+    """Run a BatchService call off the event loop; its refusals become API errors."""
+    try:
+        return await run_in_threadpool(call, *args)
+    except BatchProblem as exc:
+        raise APIError(exc.status, exc.message, code=exc.code, param=exc.param) from exc
 
 
 @router.post("/batches")
 async def create_batch(body: BatchCreateRequest, principal: Authenticated, state: State
                        ) -> dict[str, Any]:
     service = batch_service(state)
-    try:
-        created = await run_in_threadpool(service.create, principal, body.input_file_id,
-                                          body.endpoint, body.completion_window, body.metadata)
-    except BatchProblem as exc:
-        raise problem(exc) from exc
+    created = await answer(service.create, principal, body.input_file_id, body.endpoint,
+                           body.completion_window, body.metadata)
     service.runner.kick()
     return created
 
@@ -64,28 +67,19 @@ async def create_batch(body: BatchCreateRequest, principal: Authenticated, state
 async def list_batches(principal: Authenticated, state: State,
                        after: Annotated[str | None, Query()] = None,
                        limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
-    try:
-        return await run_in_threadpool(batch_service(state).list, principal, after, limit)
-    except BatchProblem as exc:
-        raise problem(exc) from exc
+    return await answer(batch_service(state).list, principal, after, limit)
 
 
 @router.get("/batches/{batch_id}")
 async def retrieve_batch(batch_id: str, principal: Authenticated, state: State
                          ) -> dict[str, Any]:
-    try:
-        return await run_in_threadpool(batch_service(state).get, principal, batch_id)
-    except BatchProblem as exc:
-        raise problem(exc) from exc
+    return await answer(batch_service(state).get, principal, batch_id)
 
 
 @router.post("/batches/{batch_id}/cancel")
 async def cancel_batch(batch_id: str, principal: Authenticated, state: State
                        ) -> dict[str, Any]:
     service = batch_service(state)
-    try:
-        cancelled = await run_in_threadpool(service.cancel, principal, batch_id)
-    except BatchProblem as exc:
-        raise problem(exc) from exc
+    cancelled = await answer(service.cancel, principal, batch_id)
     service.runner.kick()
     return cancelled

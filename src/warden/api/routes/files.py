@@ -7,12 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from warden.api.auth import Authenticated, authenticate
-from warden.api.routes.batch import batch_service, problem
+from warden.api.routes.batch import answer, batch_service
 from warden.api.state import State
-from warden.batch.service import BatchProblem
 
 router = APIRouter(prefix="/v1", tags=["batch"], dependencies=[Depends(authenticate)])
 
@@ -21,35 +19,25 @@ router = APIRouter(prefix="/v1", tags=["batch"], dependencies=[Depends(authentic
 async def upload_file(principal: Authenticated, state: State,
                       file: Annotated[UploadFile, File(description="The JSONL input file.")],
                       purpose: Annotated[str, Form(description="'batch'.")]) -> dict[str, Any]:
-    service = batch_service(state)
     data = await file.read()
-    try:
-        return await run_in_threadpool(service.upload, principal, file.filename or "upload.jsonl",
-                                       purpose, data)
-    except BatchProblem as exc:
-        raise problem(exc) from exc
+    return await answer(batch_service(state).upload, principal,
+                        file.filename or "upload.jsonl", purpose, data)
 
 
 @router.get("/files")
 async def list_files(principal: Authenticated, state: State,
                      purpose: Annotated[str | None, Query()] = None,
                      limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, Any]:
-    return await run_in_threadpool(batch_service(state).list_files, principal, purpose, limit)
+    return await answer(batch_service(state).list_files, principal, purpose, limit)
 
 
 @router.get("/files/{file_id}")
 async def retrieve_file(file_id: str, principal: Authenticated, state: State
                         ) -> dict[str, Any]:
-    try:
-        return await run_in_threadpool(batch_service(state).file, principal, file_id)
-    except BatchProblem as exc:
-        raise problem(exc) from exc
+    return await answer(batch_service(state).file, principal, file_id)
 
 
 @router.get("/files/{file_id}/content", response_model=None)
 async def file_content(file_id: str, principal: Authenticated, state: State) -> Response:
-    try:
-        data = await run_in_threadpool(batch_service(state).content, principal, file_id)
-    except BatchProblem as exc:
-        raise problem(exc) from exc
+    data = await answer(batch_service(state).content, principal, file_id)
     return Response(data, media_type="application/jsonl")

@@ -68,6 +68,13 @@ class SchedulerLimits:
     # next request (a chat turn, an agent's next call) usually follows within it, and then
     # finds the engine free instead of waiting out a full batch step.
     interactive_grace_s: float = 0.25
+    # For this long after interactive work a step carries at most `batch_step_sequences`
+    # batch sequences and `batch_step_tokens` of their prompt (or replay) tokens: one
+    # llama_decode cannot be interrupted, so an interactive request that arrives mid-step
+    # waits out a short step instead of a full batch. Long idle: full steps, full throughput.
+    interactive_recent_s: float = 10.0
+    batch_step_sequences: int = 2
+    batch_step_tokens: int = 16
 
 
 @dataclass
@@ -101,6 +108,7 @@ class Scheduler:
         self._slots = [_SlotCache() for _ in range(limits.max_batch)]
         self._clock = 0
         self._interactive_at = -1e9  # monotonic time of the last step with interactive work
+        self._tick = 0               # _step calls, for taking turns among batch sequences
         self._wake = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="warden-batcher", daemon=True)
@@ -249,11 +257,7 @@ class Scheduler:
             self._finish(seq, "cancelled")
         if not self._active:
             return
-        interactive = self._interactive_now()
-        if interactive:
-            self._interactive_at = time.monotonic()
-        # Batch sequences sit this step out while interactive work runs or waits.
-        running = [s for s in self._active.values() if not (interactive and s.low_priority)]
+        running, batch_chunk = self._runnable()
         entries: list[BatchEntry] = []
         owners: list[Sequence | None] = []
         for seq in running:
@@ -270,8 +274,8 @@ class Scheduler:
                 continue
             self._make_room(seq)
             start, feed = seq.prefilled, seq.feed
-            n = min(len(feed) - start, budget, self._limits.chunk_size,
-                    self._limits.l_switch - seq.pos)
+            chunk = batch_chunk if seq.low_priority else self._limits.chunk_size
+            n = min(len(feed) - start, budget, chunk, self._limits.l_switch - seq.pos)
             for k in range(n):
                 last = start + k == len(feed) - 1
                 entries.append(BatchEntry(seq.slot, feed[start + k], seq.pos + k, last))
@@ -291,6 +295,26 @@ class Scheduler:
         for row, owner in enumerate(owners):
             if owner is not None and owner.finish_reason is None:
                 self._sample(owner, row)
+
+    def _runnable(self) -> tuple[list[Sequence], int]:
+        """Who takes part in this step, and how many prompt tokens a batch sequence may add.
+
+        Interactive work runs or waits: only interactive sequences (batch ones keep their KV
+        and sit out). Interactive work was here recently: a few batch sequences, least
+        recently stepped first, in short steps. Otherwise: everyone, full chunks."""
+        now, limits = time.monotonic(), self._limits
+        self._tick += 1
+        if self._interactive_now():
+            self._interactive_at = now
+            return [s for s in self._active.values() if not s.low_priority], 0
+        running = list(self._active.values())
+        chunk = limits.chunk_size
+        if now - self._interactive_at < limits.interactive_recent_s:
+            running = sorted(running, key=lambda s: s.last_step)[:limits.batch_step_sequences]
+            chunk = min(chunk, limits.batch_step_tokens)
+        for seq in running:
+            seq.last_step = self._tick
+        return running, chunk
 
     def _sample(self, seq: Sequence, row: int) -> None:
         """Masks first (they only ever lower logits to -inf, so they compose), then draw."""

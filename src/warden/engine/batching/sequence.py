@@ -53,6 +53,7 @@ class Sequence:
     low_priority: bool = False  # batch work: paused while interactive work runs, preemptible
     replay: list[int] | None = None  # after a preemption: the tokens that rebuild the KV
     preemptions: int = 0
+    last_step: int = 0          # the scheduler tick it last took part in (batch turns)
     submitted_at: float = 0.0   # monotonic time of submit (interactive TTFT in the engine)
     last_emit_at: float | None = None
 
