@@ -144,10 +144,12 @@ def list_batches(key: KeyOption, url: UrlOption = "http://127.0.0.1:8080",
 
     with _client(url, key) as client:
         page = _call(client, "GET", "/v1/batches", params={"limit": limit})
-    table = Table("id", "status", "endpoint", "lines", "created")
+    table = Table("id", "status", "done/total", "failed", "created (UTC)")
     for b in page["data"]:
-        created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(b["created_at"]))
-        table.add_row(b["id"], b["status"], b["endpoint"], _counts(b), created)
+        c = b.get("request_counts") or {}
+        created = time.strftime("%Y-%m-%d %H:%M", time.gmtime(b["created_at"]))
+        table.add_row(b["id"], b["status"], f"{c.get('completed', 0) + c.get('failed', 0)}/"
+                      f"{c.get('total', 0)}", str(c.get("failed", 0)), created)
     console.print(table)
 
 
