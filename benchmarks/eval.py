@@ -54,7 +54,7 @@ def run_eval(url: str, key: str, config: Path | None, out: Path, *, args: argpar
     command = [*WARDEN_CMD, "eval", "run", "--url", url, "--key", key, "--split", "test",
                "--judge", "builtin", "--judge-repeat", str(args.judge_repeat),
                "--judge-items", str(args.judge_items), "--max-tokens", str(args.max_tokens),
-               "--out", str(out)]
+               "--timeout", str(args.request_timeout), "--out", str(out)]
     if args.items != "all":
         command += ["--limit", str(int(args.items))]
     if config is not None:
@@ -103,7 +103,9 @@ def main() -> int:
     parser.add_argument("--key")
     parser.add_argument("--config", type=Path)
     parser.add_argument("--quiet-wait", type=float, default=600.0)
-    parser.add_argument("--timeout", type=float, default=6 * 3600)
+    parser.add_argument("--request-timeout", type=float, default=300.0,
+                        help="seconds per request (raise it on a loaded machine)")
+    parser.add_argument("--timeout", type=float, default=6 * 3600, help="whole run")
     args = parser.parse_args()
     out = Path(tempfile.mkdtemp(prefix="warden-eval-bench-")) / "run"
     reading = wait_until_quiet(args.quiet_wait)
@@ -129,6 +131,7 @@ def main() -> int:
     payload = {"benchmark": "eval", "machine": machine_info(),
                "foreign_cpu_before": reading, "cpu": cpu.result(),
                "settings": {"split": "test", "items": args.items,
+                            "request_timeout_s": args.request_timeout,
                             "judge": "builtin", "judge_items": args.judge_items,
                             "judge_repeat": args.judge_repeat, "max_tokens": args.max_tokens,
                             "few_shot": 2, "seed": 42, "temperature": 0},
