@@ -38,10 +38,9 @@ class BatchProblem(Exception):
 
 
 def check_batch_tiers(config: WardenConfig) -> None:
-    for source, target in config.batch.tiers.items():
-        if target not in config.tiers:
-            raise ValueError(f"batch.tiers.{source}: '{target}' is not a configured tier "
-                             f"({sorted(config.tiers)}); add it under tiers: or fix the name")
+    problems = config.batch.tier_problems(config.tiers)
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 @dataclass(frozen=True)

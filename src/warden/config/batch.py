@@ -7,6 +7,8 @@ replicas, and how hard batch work may push each engine.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -39,3 +41,10 @@ class BatchConfig(_Strict):
                                   "whose limits batch lines of such keys use, with their own "
                                   "counters (e.g. a daily token budget only for batch). "
                                   "Unmapped tiers share the key's interactive limits.")
+
+    def tier_problems(self, tier_names: Collection[str]) -> list[str]:
+        """batch.tiers entries whose batch tier is not configured (for start-up and for
+        WardenConfig's cross-checks)."""
+        return [f"batch.tiers.{source}: '{target}' is not a configured tier "
+                f"({sorted(tier_names)}); add it under tiers: or fix the name"
+                for source, target in self.tiers.items() if target not in tier_names]
