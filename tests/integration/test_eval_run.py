@@ -119,6 +119,13 @@ def test_two_runs_of_one_manifest_give_identical_answers_and_metrics(rig: Rig) -
     assert recorded[report_hash]["verdict"] == "pass"
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "prefix_leakage_max" in (out / "report.md").read_text()
+    printed = rig.eval("manifest", "--dataset", str(rig.dataset), "--split", "test",
+                       "--limit", "3", *SMALL, "--judge", "builtin", "--judge-items", "1",
+                       "--gates",
+                       str(rig.server.workdir / "lenient.yaml"), "--format", "json")
+    assert printed.returncode == 0, printed.stderr
+    assert {k: v for k, v in json.loads(printed.stdout).items() if k not in unpinned} == \
+        {k: v for k, v in manifest_a.items() if k not in unpinned}
     compared = rig.eval("compare", str(rig.server.workdir / "first"),
                         str(rig.server.workdir / "second"), "--json", server=False)
     assert json.loads(compared.stdout)["answers_changed"] == 0

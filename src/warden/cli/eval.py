@@ -149,7 +149,8 @@ def manifest(  # noqa: PLR0917 -- typer maps each option to a parameter
         url: Url = "http://127.0.0.1:8080", key: Key = None, dataset: DatasetOpt = None,
              suite: Suite = None, split: Split = None, limit: Limit = None, ids: Ids = None,
              gates: Gates = None, judge: Judge = "builtin", judge_model: JudgeModel = None,
-             judge_key: JudgeKey = None, judge_repeat: JudgeRepeat = 1, model: Model = None,
+             judge_key: JudgeKey = None, judge_repeat: JudgeRepeat = 1,
+             judge_items: JudgeItems = None, model: Model = None,
              max_tokens: MaxTokens = 128, k: K = None, few_shot: FewShot = 2,
              config: ConfigOption = None, timeout: Timeout = 300.0,
              fmt: Annotated[str, typer.Option("--format", help="yaml or json.")] = "yaml"

@@ -78,6 +78,7 @@ class JudgeSettings:
     repeat_temperature: float = 0.7
     max_claims: int = 6
     extract_max_tokens: int = 256
+    items_limit: int | None = None  # only the first N answered items are judged
 
     def pin(self) -> JudgePin:
         name = self.model + (f"@sha256:{self.model_sha256}" if self.model_sha256 else "")
@@ -85,7 +86,8 @@ class JudgeSettings:
             "endpoint": self.endpoint_label, "model": self.model,
             "model_sha256": self.model_sha256, "prompt_hash": judge_prompt_hash(
                 self.max_claims), "seed": SEED, "temperature": 0.0, "repeat": self.repeat,
-            "repeat_temperature": self.repeat_temperature, "max_claims": self.max_claims})
+            "repeat_temperature": self.repeat_temperature, "max_claims": self.max_claims,
+            "items_limit": self.items_limit})
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,7 @@ def build_judge(options: RunOptions, client: WardenClient, model: str
         meta = (models.get(name) or {}).get("meta") or {}
         endpoint = HttpEndpoint(client.url + "/v1", options.key, timeout_s=600)
         settings = JudgeSettings(name, "builtin", meta.get("model_sha256"), True,
-                                 options.judge_repeat)
+                                 options.judge_repeat, items_limit=options.judge_items)
         return ClaimJudge(endpoint, settings), None
     endpoint = HttpEndpoint(options.judge, options.judge_key, timeout_s=600)
     upstream = options.judge_model
@@ -177,7 +177,8 @@ def build_judge(options: RunOptions, client: WardenClient, model: str
             raise EndpointError(f"{options.judge}/models lists no model; pass --judge-model")
         upstream = str(listed[0].get("id"))
     return ClaimJudge(endpoint, JudgeSettings(upstream, options.judge, None, False,
-                                              options.judge_repeat)), None
+                                              options.judge_repeat,
+                                              items_limit=options.judge_items)), None
 
 
 def open_session(prepared: Prepared) -> Session:
