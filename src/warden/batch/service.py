@@ -4,7 +4,8 @@ Built once by the API's composition root; the routes only translate HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,22 +78,26 @@ class BatchService:
                ) -> dict[str, Any]:
         if purpose not in PURPOSES_IN:
             raise BatchProblem(400, "invalid_value", f"purpose must be one of "
-                               f"{list(PURPOSES_IN)} on this server, got '{purpose}'", "purpose")
+                               f"{list(PURPOSES_IN)} on this server", "purpose")
         limit = self.config.batch.max_file_bytes
         if len(data) > limit:
             raise BatchProblem(413, "request_too_large", f"the file has {len(data)} bytes; "
                                f"at most {limit} (batch.max_file_bytes)", "file")
         if not data.strip():
             raise BatchProblem(400, "invalid_value", "the file is empty", "file")
-        return file_object(self.files.create(principal.key_id, filename, purpose, data))
+        # A client's file name is kept for display only; make it storable whatever it holds.
+        shown = filename.encode("utf-8", "replace").decode("utf-8")[:255] or "upload.jsonl"
+        return file_object(self.files.create(principal.key_id, shown, purpose, data))
 
     def file(self, principal: Principal, file_id: str) -> dict[str, Any]:
+        _well_formed(file_id, FILE_ID, _no_file)
         try:
             return file_object(self.files.get(principal.key_id, file_id))
         except FileNotFound as exc:
             raise _no_file(file_id) from exc
 
     def content(self, principal: Principal, file_id: str) -> bytes:
+        _well_formed(file_id, FILE_ID, _no_file)
         try:
             return self.files.content(principal.key_id, file_id)
         except FileNotFound as exc:
@@ -108,10 +113,11 @@ class BatchService:
                completion_window: str, metadata: dict[str, str] | None) -> dict[str, Any]:
         if endpoint not in ENDPOINTS:
             raise BatchProblem(400, "invalid_value", f"endpoint must be one of "
-                               f"{list(ENDPOINTS)}, got '{endpoint}'", "endpoint")
+                               f"{list(ENDPOINTS)}", "endpoint")
         if completion_window not in COMPLETION_WINDOWS:
             raise BatchProblem(400, "invalid_value", f"completion_window must be one of "
                                f"{list(COMPLETION_WINDOWS)}", "completion_window")
+        _well_formed(input_file_id, FILE_ID, lambda i: _no_file(i, param="input_file_id"))
         try:
             source = self.files.get(principal.key_id, input_file_id)
         except FileNotFound as exc:
@@ -132,6 +138,8 @@ class BatchService:
         return self._object(batch_id, principal)
 
     def list(self, principal: Principal, after: str | None, limit: int) -> dict[str, Any]:
+        if after is not None:
+            _well_formed(after, BATCH_ID, lambda i: _no_batch(i, param="after"))
         try:
             jobs, more = self.jobs.newest(principal.key_id, after=after, limit=limit)
         except BatchNotFound as exc:
@@ -139,6 +147,7 @@ class BatchService:
         return page([batch_object(j, self.jobs.progress(j.id)) for j in jobs], more)
 
     def cancel(self, principal: Principal, batch_id: str) -> dict[str, Any]:
+        _well_formed(batch_id, BATCH_ID, _no_batch)
         try:
             self.jobs.request_cancel(principal.key_id, batch_id)
         except BatchNotFound as exc:
@@ -150,6 +159,7 @@ class BatchService:
         return self._object(batch_id, principal)
 
     def _object(self, batch_id: str, principal: Principal) -> dict[str, Any]:
+        _well_formed(batch_id, BATCH_ID, _no_batch)
         try:
             job = self.jobs.get(principal.key_id, batch_id)
         except BatchNotFound as exc:
@@ -157,15 +167,31 @@ class BatchService:
         return batch_object(job, self.jobs.progress(job.id))
 
 
+FILE_ID = re.compile(r"^file-[0-9a-f]{24}$")
+BATCH_ID = re.compile(r"^batch_[0-9a-f]{24}$")
+
+
+def _shown(value: str, pattern: re.Pattern[str]) -> str:
+    """An id as the message may repeat it: only well-formed ids are echoed back."""
+    return f"'{value}'" if pattern.match(value) else "(not a well-formed id)"
+
+
 def _no_file(file_id: str, param: str = "file_id") -> BatchProblem:
-    return BatchProblem(404, "file_not_found", f"No such file: '{file_id}' (files are visible "
-                        "only to the key that uploaded them; GET /v1/files lists yours)", param)
+    return BatchProblem(404, "file_not_found", f"No such file: {_shown(file_id, FILE_ID)} "
+                        "(files are visible only to the key that uploaded them; GET /v1/files "
+                        "lists yours)", param)
 
 
 def _no_batch(batch_id: str, param: str = "batch_id") -> BatchProblem:
-    return BatchProblem(404, "batch_not_found", f"No such batch: '{batch_id}' (batches are "
-                        "visible only to the key that created them; GET /v1/batches lists "
-                        "yours)", param)
+    return BatchProblem(404, "batch_not_found", f"No such batch: {_shown(batch_id, BATCH_ID)} "
+                        "(batches are visible only to the key that created them; GET "
+                        "/v1/batches lists yours)", param)
+
+
+def _well_formed(value: str, pattern: re.Pattern[str],
+                 missing: Callable[[str], BatchProblem]) -> None:
+    if not pattern.match(value):
+        raise missing(value)
 
 
 def line_principal(config: WardenConfig, db: Database, key_id: str) -> Principal | None:

@@ -93,3 +93,17 @@ def test_a_batch_tier_must_exist() -> None:
     config = WardenConfig.model_validate({"batch": {"tiers": {"default": "nope"}}})
     with pytest.raises(ValueError, match=r"batch.tiers.default: 'nope' is not a configured"):
         check_batch_tiers(config)
+
+
+def test_malformed_ids_are_not_found_and_never_echoed(db: Database, tmp_path: Path) -> None:
+    batch = service(db, tmp_path)
+    for call in (lambda: batch.file(alice(), "file-\ud800"),
+                 lambda: batch.content(alice(), "../../etc/passwd"),
+                 lambda: batch.get(alice(), "batch_<script>"),
+                 lambda: batch.cancel(alice(), "x" * 500),
+                 lambda: batch.list(alice(), "\ud800", 20)):
+        with pytest.raises(BatchProblem) as missing:
+            call()
+        assert missing.value.status == 404 and "not a well-formed id" in missing.value.message
+    uploaded = batch.upload(alice(), "odd-\ud800-name.jsonl", "batch", LINE)
+    assert uploaded["filename"] == "odd-?-name.jsonl"  # storable, still recognisable

@@ -5,7 +5,7 @@ batches; the work runs in the engine's idle capacity (warden.batch.runner)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,8 +23,8 @@ router = APIRouter(prefix="/v1", tags=["batch"], dependencies=[Depends(authentic
 class BatchCreateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input_file_id: str = Field(..., min_length=1, max_length=64)
-    endpoint: str = Field(..., description="/v1/chat/completions or /v1/completions.")
-    completion_window: str = Field(..., description="24h.")
+    endpoint: Literal["/v1/chat/completions", "/v1/completions"]
+    completion_window: Literal["24h"]
     metadata: dict[str, str] | None = Field(None, description="Up to 16 pairs.")
     output_expires_after: dict[str, Any] | None = Field(
         None, description="Accepted for compatibility; output files are kept until deleted.")
@@ -35,7 +35,17 @@ class BatchCreateRequest(BaseModel):
         if value is not None and (len(value) > 16 or any(len(k) > 64 or len(v) > 512
                                                          for k, v in value.items())):
             raise ValueError("at most 16 pairs, keys up to 64 and values up to 512 characters")
+        if value is not None and not all(_utf8(k) and _utf8(v) for k, v in value.items()):
+            raise ValueError("keys and values must be valid Unicode text (no lone surrogates)")
         return value
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def batch_service(state: AppState) -> BatchService:

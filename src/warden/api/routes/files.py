@@ -3,7 +3,7 @@ GET /v1/files, GET /v1/files/{id}, GET /v1/files/{id}/content. A key sees only i
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
@@ -26,7 +26,8 @@ async def upload_file(principal: Authenticated, state: State,
 
 @router.get("/files")
 async def list_files(principal: Authenticated, state: State,
-                     purpose: Annotated[str | None, Query()] = None,
+                     purpose: Annotated[Literal["batch", "batch_output"] | None,
+                                        Query()] = None,
                      limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, Any]:
     return await answer(batch_service(state).list_files, principal, purpose, limit)
 
