@@ -218,7 +218,7 @@ def test_shadow_copies_never_reach_the_caller_nor_its_quota(rig: Rig) -> None:
         in metrics
 
 
-@pytest.mark.timeout(1200)  # three smoke runs: ~2 min quiet, 9 min on a busy 2-core box
+@pytest.mark.timeout(1200)  # measured 4.5-9 min on a 2-core box shared with other builds
 def test_a_degraded_index_fails_the_canary_and_is_rolled_back_automatically(rig: Rig
                                                                             ) -> None:
     degraded = rig.ingest(list(DISTRACTORS), "degraded")  # the gold documents removed
@@ -261,7 +261,7 @@ def test_a_degraded_index_fails_the_canary_and_is_rolled_back_automatically(rig:
     assert 'warden_canary_verdict{rollout="docs",verdict="fail"} 1.0' in metrics
 
 
-@pytest.mark.timeout(1200)  # three smoke runs: ~2 min quiet, 9 min on a busy 2-core box
+@pytest.mark.timeout(1200)  # measured 4.5-9 min on a 2-core box shared with other builds
 def test_a_good_candidate_passes_is_promoted_and_can_be_rolled_back_at_once(rig: Rig
                                                                             ) -> None:
     candidate = rig.ingest([*gold_modules(), *DISTRACTORS], "good")  # same text, new version
