@@ -93,19 +93,20 @@ def exercise_two_replicas(pair: Pair) -> None:
         assert shown["changed_at"]
 
         # 2. Replica A's admin API flips a tool; replica B honours it.
-        flipped = a.post("/admin/switches/tool:web_search",
+        flipped = a.post("/admin/switches/tool:calculator",
                          json={"on": False, "reason": "exfiltration attempt"})
         assert flipped.status_code == 200 and flipped.json()["on"] is False
-        poll(lambda: switch_metric(b, "tool:web_search") == 0.0, "replica B to see tool off")
+        poll(lambda: switch_metric(b, "tool:calculator") == 0.0, "replica B to see tool off")
         table = pair.b.cli("switch").stdout
-        assert re.search(r"tool:web_search\s+│\s+off", table), table
+        assert re.search(r"tool:calculator\s+│\s+off", table), table
 
         # 3. Bad input: clear 4xx naming the field; users may not flip.
         missing = a.post("/admin/switches/tools", json={"on": False})
         assert missing.status_code == 400
         assert missing.json()["error"]["param"] == "reason"
         unknown = a.post("/admin/switches/database", json={"on": True}).json()["error"]
-        assert unknown["code"] == "switch_not_found" and "'tool:<name>'" in unknown["message"]
+        assert unknown["code"] == "switch_not_found"
+        assert "Known switches: retrieval, tools, tool:calculator" in unknown["message"]
         assert b_user.post("/admin/switches/retrieval", json={"on": True}).status_code == 403
         cli_missing = pair.a.cli("switch", "tools", "off", check=False)
         assert cli_missing.returncode == 2 and "--reason" in cli_missing.stderr
@@ -117,8 +118,16 @@ def exercise_two_replicas(pair: Pair) -> None:
     assert "audit chain intact" in audit
 
 
+# One registered tool, so that `tool:calculator` is a switch the config defines.
+CALCULATOR = {"tools": [{"name": "calculator", "description": "Arithmetic.",
+                         "parameters": {"type": "object",
+                                        "properties": {"expression": {"type": "string"}}},
+                         "executor": {"python": "warden.safety.tools.builtin:calculator"},
+                         "mutating": False, "tiers": ["default"]}]}
+
+
 def test_two_replicas_on_sqlite_share_switch_flips() -> None:
-    with Pair({}) as pair:
+    with Pair(CALCULATOR) as pair:
         exercise_two_replicas(pair)
 
 
@@ -137,7 +146,7 @@ def redis_prefix() -> Iterator[str]:
 def test_two_replicas_on_postgres_and_redis_share_switch_flips(pg_url: str,
                                                                redis_prefix: str) -> None:
     config = {"store": {"url": pg_url, "redis_url": REDIS_URL},
-              "switches": {"redis_prefix": redis_prefix}}
+              "switches": {"redis_prefix": redis_prefix}, **CALCULATOR}
     with Pair(config) as pair:
         exercise_two_replicas(pair)
         mirror = redis.Redis.from_url(REDIS_URL, decode_responses=True)
@@ -147,7 +156,7 @@ def test_two_replicas_on_postgres_and_redis_share_switch_flips(pg_url: str,
         finally:
             mirror.close()
         # The mirror holds the newest generation: every flip so far, as the database has it.
-        assert json.loads(state["tool:web_search"])["on"] is False
+        assert json.loads(state["tool:calculator"])["on"] is False
         assert json.loads(state["retrieval"])["on"] is True
         assert version == max(json.loads(v)["event_id"] for v in state.values())
 

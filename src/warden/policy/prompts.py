@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -134,6 +135,10 @@ def shipped_variant_names() -> list[str]:
 def load_variant(name: str, rules: RulesEngine, reasoning_max_chars: int,
                  variants_dir: Path | None = None) -> PromptVariant:
     """A refreshed variant in variants_dir wins over a shipped one of the same name."""
+    if not re.fullmatch(VARIANT_NAME, name):
+        # Checked before touching the disk: a name is a file stem, never a path or an essay.
+        raise PromptError(f"'{name[:80]}' is not a prompt variant name: it must match "
+                          f"{VARIANT_NAME}")
     local = variants_dir / f"{name}.yaml" if variants_dir else None
     if local is not None and local.is_file():
         text = local.read_text()

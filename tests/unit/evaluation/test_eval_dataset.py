@@ -6,13 +6,12 @@ Files are read by path, so these tests need nothing from the warden package.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
+import subprocess
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -158,18 +157,12 @@ def test_readme_states_the_current_counts_and_checksum() -> None:
         assert line in readme, f"README counts row is stale; expected {line}"
 
 
-def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_pydocs", DATA / "make_pydocs.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.skipif(sys.version_info[:3] != (3, 11, 7),
                     reason="the corpus is defined by CPython 3.11.7's docstrings")
 def test_generator_reproduces_the_committed_corpus() -> None:
-    texts, manifest = _generator().build()
-    assert manifest == load_manifest()
-    for name, text in texts.items():
-        assert (DATA / name).read_text(encoding="utf-8") == text, name
+    # A fresh interpreter: in this process other tests' imports may have patched a stdlib
+    # object (seen in CI: the corpus hash changed in the full run only), which would change
+    # what the generator reads; the corpus is defined by plain CPython 3.11.7.
+    run = subprocess.run([sys.executable, "-I", str(DATA / "make_pydocs.py"), "--check"],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr

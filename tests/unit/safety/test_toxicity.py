@@ -66,3 +66,28 @@ def test_targeted_mode_beats_the_baseline_on_the_held_out_split() -> None:
         return 2 * precision * recall / (precision + recall)
 
     assert f1(ToxicityDetector()) > f1(ToxicityDetector(mode="baseline"))
+
+
+def test_a_window_of_one_or_two_words_needs_more_evidence() -> None:
+    from warden.safety.classifier.detector import SHORT_PROBABILITY, evidence_threshold
+
+    assert evidence_threshold("Here's", 0.5) > 1  # one word: never judged
+    assert evidence_threshold("\n\nOK", 0.5) > 1
+    assert evidence_threshold("Here's a", 0.5) == SHORT_PROBABILITY
+    assert evidence_threshold("fuck you", 0.99) == 0.99
+    assert evidence_threshold("To make git ignore", 0.5) == 0.5
+
+
+@pytest.mark.parametrize("text", ["Here's", "\n\nHere's a", "To make", "Sure", "OK", "You"])
+def test_stream_openers_pass_the_output_guard(text: str) -> None:
+    # The output guard checks a stream line by line; these opened answers and were blocked.
+    from warden.safety.pipeline import GuardPipeline
+
+    assert GuardPipeline().check_output(text).action == "allow"
+
+
+@pytest.mark.parametrize("text", ["fuck you", "kill yourself", "you idiot"])
+def test_two_word_abuse_is_still_blocked(text: str) -> None:
+    from warden.safety.pipeline import GuardPipeline
+
+    assert GuardPipeline().check_input(text).verdict.action == "block"

@@ -20,10 +20,14 @@ from warden.rollout.drift_windows import drift_windows
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
 
+# Ten years: longer windows overflow a datetime (and no store keeps samples that long).
+MAX_WINDOW_S = 10 * 366 * 86_400.0
+
+
 @router.get("/drift")
 async def drift(state: State, model: list[str] = Query(default_factory=list),
-                current_s: float | None = Query(None, gt=0),
-                baseline_s: float | None = Query(None, gt=0)) -> dict[str, Any]:
+                current_s: float | None = Query(None, gt=0, le=MAX_WINDOW_S),
+                baseline_s: float | None = Query(None, gt=0, le=MAX_WINDOW_S)) -> dict[str, Any]:
     runtime = state.rollouts
     windows = await run_in_threadpool(lambda: drift_windows(
         runtime.reader, runtime.config.rollouts.drift, models=model,

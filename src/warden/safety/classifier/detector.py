@@ -9,6 +9,7 @@ original text and carries the calibrated probability as its score.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,23 @@ from warden.safety.classifier.windows import MAX_CHARS, analysed
 from warden.safety.policy import Category, Finding
 
 HeadSource = Callable[[], Head]
+
+# A statistical head trained on whole messages has almost no evidence in a window of one or
+# two words, and there it fires on ordinary openers: the output guard checks a stream line
+# by line, and "Here's", "To make" or "OK" scored 0.6-0.8 toxicity (CI, benign-git-ignore).
+# So: one word is never judged; two words need a near-certain score ("fuck you", "kill
+# yourself" and "you idiot" score above 0.98); three words or more use the head's threshold.
+SHORT_WORDS = 3
+SHORT_PROBABILITY = 0.95
+_WORD = re.compile(r"\w+(?:['’]\w+)*")
+
+
+def evidence_threshold(text: str, threshold: float) -> float:
+    """The probability a window needs, given how many words it holds (above 1 = never)."""
+    words = len(_WORD.findall(text, 0)) if len(text) < 64 else SHORT_WORDS
+    if words <= 1:
+        return 2.0
+    return max(threshold, SHORT_PROBABILITY) if words < SHORT_WORDS else threshold
 
 
 class ClassifierDetector:
@@ -76,4 +94,5 @@ class ClassifierDetector:
         words) applies the head's threshold for indirect content."""
         threshold = self.head.indirect_threshold if indirect else self.head.threshold
         return [Finding(self.category, start, end, round(p, 4), self.name, self.label)
-                for start, end, p in self.probabilities(text) if p >= threshold]
+                for start, end, p in self.probabilities(text)
+                if p >= evidence_threshold(text[start:end], threshold)]
