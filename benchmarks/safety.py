@@ -83,12 +83,14 @@ def heldout(pipeline: GuardPipeline) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for category in (*BUILTIN_HEADS, "bias", "therapeutic"):
         figures = binary_figures(pipeline, read_rows(HELDOUT / f"{category}.jsonl"), category)
-        train = binary_figures(pipeline, read_rows(TRAIN / f"{category}.jsonl"), category)
         if category in BUILTIN_HEADS:
-            validation = builtin_head(category).card["validation"]
+            # Recorded when the head was trained: every training row, the shipped weights.
+            card = builtin_head(category).card
+            train, validation = card["training"], card["validation"]
         else:
             detector = next(d for d in pipeline.detectors if d.category == category)
             validation = detector.head.card["validation"]  # type: ignore[attr-defined]
+            train = binary_figures(pipeline, read_rows(TRAIN / f"{category}.jsonl"), category)
         out[category] = {
             "heldout": figures, "target": TARGETS.get(category),
             "train": _brief(train), "validation": _brief(validation),

@@ -33,6 +33,9 @@ class GenerationRequest:
     # False: read no state an earlier request left (the tenant's prefix cache, retrieval's
     # pointer cache) and leave none behind; evaluation runs ask for it.
     use_cache: bool = True
+    # How many leading messages Warden itself wrote (the policy advisor's instructions and
+    # worked examples): the input guard judges only what follows, the caller's part.
+    trusted_messages: int = 0
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):

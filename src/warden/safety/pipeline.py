@@ -167,8 +167,12 @@ class GuardPipeline:
                 pii = [f for f in findings if f.category == "pii"]
                 found = [f for f in detector.scan(mask(text, pii))
                          if all(f.end <= g.start or f.start >= g.end for g in pii)]
-            elif indirect and isinstance(detector, ClassifierDetector):
-                found = detector.scan(text, indirect=True)
+            elif isinstance(detector, ClassifierDetector):
+                # The heads read the text with PII blanked (offsets unchanged): an address
+                # in the sentence is noise to them ("Write to <an e-mail>, you idiot."
+                # scored 0.36 toxicity with the address, 0.78 without).
+                pii = [f for f in findings if f.category == "pii"]
+                found = detector.scan(mask(text, pii) if pii else text, indirect=indirect)
             else:
                 found = detector.scan(text)
             findings.extend(found)

@@ -25,16 +25,19 @@ from warden.safety.training.evaluate import binary_figures, pii_figures, read_ro
 HELDOUT = Path(__file__).resolve().parents[2] / "data" / "safety" / "heldout"
 ROOT = Path(__file__).resolve().parents[3]
 
-# category -> (recall floor, FPR ceiling). Measured 2026-11-29 (benchmarks/results/
+# category -> (recall floor, FPR ceiling). Measured 2026-11-30 after the heads were retrained
+# with structured text and answer openers as negatives (benchmarks/results/
 # safety-latest.json); targets: crisis recall 0.95 / FPR 0.05, toxicity 0.90 / 0.05,
 # injection 0.95 / 0.02. No recall target is reached yet, so every floor is measured - margin:
-# crisis 0.7006 / 0.040, toxicity 0.8994 / 0.0402, injection 0.716 / 0.0711 (per-sentence
+# crisis 0.6836 / 0.035, toxicity 0.8876 / 0.0452, injection 0.7531 / 0.0711 (per-sentence
 # windows), bias 0.7976 / 0.0686, therapeutic 0.8659 / 0.0594 (bias and therapeutic: the
-# worked operator categories).
+# worked operator categories). The retraining cost crisis 3 rows of recall (0.70 -> 0.68)
+# and toxicity 2 (0.90 -> 0.89); injection gained 5 (0.72 -> 0.75) at the same FPR, and it
+# no longer blocks 5 of the 74 advisory suite situations.
 FLOORS: dict[str, tuple[float, float]] = {
-    "crisis": (0.68, 0.06),
-    "toxicity": (0.88, 0.06),
-    "injection": (0.69, 0.09),
+    "crisis": (0.67, 0.05),
+    "toxicity": (0.87, 0.06),
+    "injection": (0.73, 0.09),
     "bias": (0.77, 0.09),
     "therapeutic": (0.84, 0.08),
 }

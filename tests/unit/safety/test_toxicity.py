@@ -74,7 +74,7 @@ def test_a_window_of_one_or_two_words_needs_more_evidence() -> None:
     assert evidence_threshold("Here's", 0.5) > 1  # one word: never judged
     assert evidence_threshold("\n\nOK", 0.5) > 1
     assert evidence_threshold("Here's a", 0.5) == SHORT_PROBABILITY
-    assert evidence_threshold("fuck you", 0.99) == 0.99
+    assert evidence_threshold("fuck you", 0.99) == 0.99  # the head's own, when higher
     assert evidence_threshold("To make git ignore", 0.5) == 0.5
 
 

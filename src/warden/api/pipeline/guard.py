@@ -79,8 +79,9 @@ class RequestGuard:
         if not self.enabled:
             return GuardedInput(request, Verdict("allow"), redactor)
         pipeline = self.pipeline(principal.tier)
+        trusted = tuple(request.messages or ())[:request.trusted_messages]
         content: Any = request.prompt if request.prompt is not None else \
-            [dict(m) for m in request.messages or ()]
+            [dict(m) for m in (request.messages or ())[len(trusted):]]
         check = await asyncio.to_thread(pipeline.check_input, content, redactor)
         verdict = check.verdict
         if self.observe is not None:
@@ -105,7 +106,7 @@ class RequestGuard:
                                 incident_id=incident_id)
         redacted = dataclasses.replace(
             request, prompt=check.prompt if request.prompt is not None else None,
-            messages=tuple(check.messages) if check.messages is not None else None)
+            messages=trusted + tuple(check.messages) if check.messages is not None else None)
         return GuardedInput(redacted, verdict, redactor)
 
     def output_guard(self, principal: Principal, redactor: Redactor) -> StreamGuard | None:

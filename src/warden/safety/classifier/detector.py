@@ -24,12 +24,15 @@ from warden.safety.policy import Category, Finding
 HeadSource = Callable[[], Head]
 
 # A statistical head trained on whole messages has almost no evidence in a window of one or
-# two words, and there it fires on ordinary openers: the output guard checks a stream line
-# by line, and "Here's", "To make" or "OK" scored 0.6-0.8 toxicity (CI, benign-git-ignore).
-# So: one word is never judged; two words need a near-certain score ("fuck you", "kill
-# yourself" and "you idiot" score above 0.98); three words or more use the head's threshold.
+# two words, and there it fired on ordinary openers: the output guard checks a stream line by
+# line, and "Here's", "To make" or "OK" scored 0.6-0.8 toxicity (CI: benign-git-ignore). The
+# heads are now trained with answer openers as negatives (scripts/structured_negatives.py);
+# this rule is the guard for the short lines training did not see: one word is never judged,
+# two words need 0.85 (measured with the shipped heads: "fuck you" 0.94, "kill yourself"
+# 0.94, "you idiot" 0.90; benign two-word openers at most 0.48), three or more words use the
+# head's threshold.
 SHORT_WORDS = 3
-SHORT_PROBABILITY = 0.95
+SHORT_PROBABILITY = 0.85
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
 
 

@@ -15,13 +15,16 @@ OWN: dict[str, tuple[str, ...]] = {
     "crisis": (f"{GUARD}/crisis.jsonl", f"{OLD}/crisis.jsonl", f"{PHRASES}/crisis_anchors.txt"),
     "toxicity": (f"{GUARD}/toxicity.jsonl", f"{OLD}/toxicity.jsonl"),
     "injection": (f"{GUARD}/injection.jsonl", f"{OLD}/injection.jsonl",
-                  f"{OLD}/dev/injection.jsonl", f"{PHRASES}/injection_corpus.txt"),
+                  f"{OLD}/dev/injection.jsonl", f"{PHRASES}/injection_corpus.txt",
+                  f"{GUARD}/structured.jsonl"),
 }
 # Label-0 rows of these files are ordinary text for every other category.
 BORROWED = (f"{GUARD}/crisis.jsonl", f"{GUARD}/toxicity.jsonl", f"{GUARD}/injection.jsonl",
             f"{GUARD}/bias.jsonl", f"{GUARD}/therapeutic.jsonl", f"{OLD}/crisis.jsonl",
             f"{OLD}/toxicity.jsonl", f"{OLD}/injection.jsonl")
-NEUTRAL = (f"{OLD}/pii.jsonl",)  # no row of it is a crisis, abuse or an attack
+# No row of these is a crisis, abuse or an attack (openers.jsonl: the first words of answers,
+# written by scripts/structured_negatives.py).
+NEUTRAL = (f"{OLD}/pii.jsonl", f"{GUARD}/openers.jsonl")
 
 
 def _read(root: Path, path: str) -> list[Row]:
