@@ -93,7 +93,7 @@ async def running(config: WardenConfig, metrics: Metrics) -> AsyncIterator[AppSt
 
             advisory = build_advisory(config, db, audit, metrics.registry)
             stack.push_async_callback(advisory.close)
-            service.spawn(advisory.warm_up())  # embeds the few-shot pool; readiness does not wait
+            service.spawn(advisory.warm_up())  # loads the prompt and its pool; readiness goes on
         state = AppState(config=config, config_hash=config_hash(config), db=db,
                          keys=KeyStore(db), audit=audit, incidents=incidents, engines=engines,
                          limiter=limiter, metrics=metrics, service=service, switches=switches,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from warden.cli.common import ConfigOption, config_or_exit, console, database_or_exit, fail
@@ -45,6 +46,11 @@ def _emit(data: Any) -> None:
     typer.echo(json.dumps(data, indent=1, default=str))
 
 
+def _print(table: Table) -> None:
+    # Piped output keeps full-width rows (rich would squeeze them to 80 columns).
+    (console if console.is_terminal else Console(width=200, highlight=False)).print(table)
+
+
 @app.command()
 def status(as_json: JsonOption = False, config: ConfigOption = None) -> None:
     """Each action type's mode, risk tier and what its next promotion still needs."""
@@ -62,7 +68,7 @@ def status(as_json: JsonOption = False, config: ConfigOption = None) -> None:
         table.add_row(row["action_type"], row["risk_tier"], row["mode"],
                       (row["since"] or "-")[:19], gate["to"] or "-", verdict)
     console.print(f"prompt variant: {report['prompt_variant']}")
-    console.print(table)
+    _print(table)
 
 
 @app.command()
@@ -157,7 +163,7 @@ def review(  # noqa: PLR0917 -- typer maps each option to a parameter
                       advisory["decision"] or f"error ({advisory['error']})",
                       advisory["current_decision"], row["human_decision"] or "-",
                       row["due_at"][:19], (advisory["reasoning"] or "-")[:60])
-    console.print(table)
+    _print(table)
 
 
 @app.command()
@@ -183,10 +189,11 @@ def stats(window: Annotated[str, typer.Option("--window", help="e.g. 7d, 2w, 24h
         dist = block["distribution"]
         table.add_row(action, str(block["decisions"]), _rate(block["agreement"]),
                       _rate(block["override_rate"]), _rate(block["error_rate"]),
-                      "/".join(str(v) for v in block["latency_ms"].values()),
+                      "/".join("-" if v is None else f"{v:.0f}"
+                               for v in block["latency_ms"].values()),
                       "/".join(f"{dist[d]:.0%}" for d in ("allow", "require_attestation",
                                                           "deny")))
-    console.print(table)
+    _print(table)
     shift = report["shift"]
     console.print(f"distribution shift: [bold]{shift['verdict']}[/] ({shift['reason']})")
 
@@ -244,7 +251,7 @@ def evaluate(  # noqa: PLR0917 -- typer maps each option to a parameter
     for action, block in [("all", report), *report["by_action"].items()]:
         table.add_row(action, str(block["cases"]), _rate(block["advisor"]),
                       _rate(block["hybrid"]), _rate(block["rules"]), str(block["errors"]))
-    console.print(table)
+    _print(table)
     wrong = report["wrong_allows_high_risk"]
     console.print(f"wrong allows on high-risk actions: advisor {wrong['advisor']}, "
                   f"hybrid {wrong['hybrid']}")

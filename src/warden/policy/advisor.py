@@ -37,6 +37,12 @@ class AdvisorCall:
     max_tokens: int
     example_ids: tuple[str, ...] = ()  # the few-shot examples shown, for the record
 
+    @property
+    def trusted_messages(self) -> int:
+        """Every turn but the last is Warden's own (instructions, worked examples); only the
+        last, the caller's situation, is the caller's text for the input guard to judge."""
+        return len(self.messages) - 1
+
 
 @dataclass(frozen=True)
 class GeneratedText:

@@ -33,7 +33,7 @@ def build_control(config: WardenConfig, db: Database, audit: AuditLog,
 def build_advisory(config: WardenConfig, db: Database, audit: AuditLog,
                    registry: CollectorRegistry | None) -> AdvisoryService:
     """Loads and checks the rules and the active prompt variant now, so a bad file stops the
-    start with its name; the few-shot pool is embedded later (AdvisoryService.warm_up)."""
+    start with its name; the few-shot pool is vectorized later (AdvisoryService.warm_up)."""
     advisory = config.advisory
     rules = load_rules(advisory.current_engine.rules_file)
     metrics = AdvisoryMetrics(registry) if registry is not None else None

@@ -1,23 +1,21 @@
 """The few-shot pool: worked examples the advisor's prompt shows, picked per situation by the
-evaluation package's deterministic KNN, behind its leakage guard against the semantic suite
-(no example may be, or nearly be, a test case: it would inflate the measured pass rate).
+evaluation package's deterministic KNN over structured features (features.py), behind its
+leakage guard against the semantic suite: no example may be, or nearly be, a test case (it
+would inflate the measured pass rate).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import ValidationError
 
 from warden.evaluation.fewshot import FewShotSelector, LeakageReport, TextItem
 from warden.policy.decision import Decision
-from warden.policy.situation import Situation, TrustScale
-
-Embed = Callable[[list[str]], npt.NDArray[np.floating]]
+from warden.policy.features import SituationFeatures, key_text
+from warden.policy.situation import Situation
 
 
 @dataclass(frozen=True)
@@ -62,15 +60,14 @@ def parse_pool(text: str, source: str) -> tuple[PoolExample, ...]:
 
 
 class ExamplePicker:
-    """The pool embedded once (after the leakage guard); `pick` returns the k nearest."""
+    """The pool vectorized once (after the leakage guard); `pick` returns the k nearest."""
 
     def __init__(self, pool: Sequence[PoolExample], held_out: Sequence[tuple[str, Situation]],
-                 embed: Embed, scale: TrustScale) -> None:
-        self._scale = scale
+                 features: SituationFeatures) -> None:
         self._by_id = {e.id: e for e in pool}
-        self._selector = FewShotSelector(
-            [TextItem(e.id, e.situation.describe(scale)) for e in pool],
-            [TextItem(i, s.describe(scale)) for i, s in held_out], embed)
+        self._selector = FewShotSelector([TextItem(e.id, key_text(e.situation)) for e in pool],
+                                         [TextItem(i, key_text(s)) for i, s in held_out],
+                                         features.embed)
 
     @property
     def leakage(self) -> LeakageReport:
@@ -81,6 +78,6 @@ class ExamplePicker:
         return len(self._selector.ids)
 
     def pick(self, situation: Situation, k: int) -> tuple[PoolExample, ...]:
-        ids = self._selector.select(situation.describe(self._scale), k)
+        ids = self._selector.select(key_text(situation), k)
         # Nearest last: the example closest to the question sits right before it.
         return tuple(self._by_id[i] for i in reversed(ids))

@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +23,16 @@ from warden.policy.advisor import Advice, Advisor, Generator
 from warden.policy.control import AdvisoryControl
 from warden.policy.current import CurrentDecision, CurrentEngine
 from warden.policy.decision import Decision, Mode
+from warden.policy.features import SituationFeatures
 from warden.policy.metrics import AdvisoryMetrics
 from warden.policy.modes import Enforcement, enforce, fail_safe
-from warden.policy.pool import Embed, ExamplePicker
+from warden.policy.pool import ExamplePicker
 from warden.policy.prompts import load_variant
 from warden.policy.rules import RulesEngine
 from warden.policy.situation import Situation
 from warden.policy.tables import AdvisoryDecisionRow
 
 log = logging.getLogger(__name__)
-
-
-def default_embed() -> Embed:
-    from warden.embeddings import get_embedder
-
-    return get_embedder().embed
 
 
 def fallback_reasoning(advice: Advice, current: CurrentDecision) -> str:
@@ -48,8 +43,8 @@ def fallback_reasoning(advice: Advice, current: CurrentDecision) -> str:
 class AdvisoryService:
     def __init__(self, config: AdvisoryConfig, control: AdvisoryControl, rules: RulesEngine,
                  current: CurrentEngine, metrics: AdvisoryMetrics | None, *,
-                 variants_dir: Path | None, held_out: Sequence[tuple[str, Situation]],
-                 embed: Callable[[], Embed] = default_embed) -> None:
+                 variants_dir: Path | None,
+                 held_out: Sequence[tuple[str, Situation]]) -> None:
         self.config = config
         self.control = control
         self.rules = rules
@@ -57,7 +52,7 @@ class AdvisoryService:
         self.metrics = metrics
         self.variants_dir = variants_dir
         self._held_out = tuple(held_out)
-        self._embed_factory = embed
+        self._features = SituationFeatures(rules)
         self._advisors: dict[str, Advisor] = {}
         self._build_lock = asyncio.Lock()
         self._since_refresh = 0
@@ -70,8 +65,7 @@ class AdvisoryService:
         picker = None
         k = variant.spec.examples_k if variant.spec.examples_k is not None else cfg.fewshot_k
         if variant.pool and k > 0:
-            picker = ExamplePicker(variant.pool, self._held_out, self._embed_factory(),
-                                   self.rules.scale)
+            picker = ExamplePicker(variant.pool, self._held_out, self._features)
             if picker.leakage.n_excluded:
                 log.info("advisory variant %s: %d pool examples excluded by the leakage "
                          "guard", name, picker.leakage.n_excluded)

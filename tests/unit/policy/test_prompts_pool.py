@@ -7,26 +7,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from tests.unit.policy.helpers import situation
 
 from warden.policy.decision import Decision
+from warden.policy.features import SituationFeatures
 from warden.policy.feedback import RefreshRefused, export_lines, refresh_pool
 from warden.policy.pool import ExamplePicker, parse_pool
 from warden.policy.prompts import PromptError, load_variant, shipped_variant_names
 from warden.policy.rules import load_rules, parse_rules
 
 RULES = load_rules()
-
-
-def bag_of_words(texts: list[str]) -> np.ndarray:
-    """A deterministic stand-in embedder: hashed word counts."""
-    out = np.zeros((len(texts), 64))
-    for row, text in enumerate(texts):
-        for word in text.replace("\n", " ").split():
-            out[row, sum(map(ord, word)) % 64] += 1
-    return out
 
 
 def test_shipped_variants_load_and_hashes_differ() -> None:
@@ -38,7 +29,7 @@ def test_shipped_variants_load_and_hashes_differ() -> None:
 
 def test_prompt_hash_covers_rules_and_schema() -> None:
     base = load_variant("v4-hybrid", RULES, 160).prompt_hash
-    assert load_variant("v4-hybrid", RULES, 120).prompt_hash != base
+    assert load_variant("v4-hybrid", RULES, 200).prompt_hash != base
     other = parse_rules(RULES.spec.model_dump_json().replace("example-policy-v1", "other"),
                         "x")
     assert load_variant("v4-hybrid", other, 160).prompt_hash != base
@@ -73,13 +64,26 @@ def test_pool_rejects_unwritable_reasoning_and_duplicates() -> None:
 
 def test_leakage_guard_drops_pool_copies_of_suite_cases() -> None:
     pool = load_variant("v4-hybrid", RULES, 160).pool
-    held_out = [("t1", pool[0].situation), ("t2", situation("admin", "guest"))]
-    picker = ExamplePicker(pool, held_out, bag_of_words, RULES.scale)
-    assert picker.usable == len(pool) - 1
-    assert picker.leakage.excluded[0].pool_id == pool[0].id
-    picked = picker.pick(pool[0].situation, 3)
-    assert pool[0].id not in {e.id for e in picked} and len(picked) == 3
+    twin = pool[0].situation.model_copy(update={"actor_id": "user:someone-else"})
+    held_out = [("t1", twin), ("t2", situation("admin", "guest"))]
+    picker = ExamplePicker(pool, held_out, SituationFeatures(RULES))
+    excluded = {e.pool_id: e for e in picker.leakage.excluded}
+    assert excluded[pool[0].id].reason.value == "identical_text"  # the actor id is not part
+    assert picker.usable == len(pool) - len(excluded)
+    picked = picker.pick(twin, 3)
+    assert len(picked) == 3 and not {e.id for e in picked} & set(excluded)
     assert picker.pick(situation(), 3) == picker.pick(situation(), 3)  # deterministic
+
+
+def test_features_separate_what_decides() -> None:
+    features = SituationFeatures(RULES)
+    base = features.vector(situation("deploy", "developer", environment="production"))
+    same = features.vector(situation("deploy", "developer", environment="production",
+                                     resource="services/other"))
+    other_role = features.vector(situation("deploy", "guest", environment="production"))
+    other_env = features.vector(situation("deploy", "developer", environment="staging"))
+    assert (base == same).all()  # the resource name does not decide anything
+    assert not (base == other_role).all() and not (base == other_env).all()
 
 
 def correction(n: int, human: str = "deny") -> dict[str, Any]:

@@ -32,7 +32,8 @@ class ServiceGenerator:
         tier = self._service.tier(self._principal)
         request = GenerationRequest(
             request_id=call.request_id, model=self._model, tenant=self._principal.key_id,
-            messages=call.messages, json_schema=call.json_schema,
+            messages=call.messages, trusted_messages=call.trusted_messages,
+            json_schema=call.json_schema,
             sampling=SamplingParams(max_tokens=min(call.max_tokens, tier.max_tokens),
                                     temperature=0.0, top_p=1.0, top_k=0, seed=0,
                                     forbidden_phrases=tuple(tier.forbidden_phrases)))
