@@ -32,6 +32,8 @@ SIDEWAYS = {
     ("rollout", "evaluation"): "canary analysis reuses the eval runs, metrics and statistics",
     ("policy", "evaluation"): "advisory rollout gates reuse the statistics and few-shot KNN",
     ("policy", "rollout"): "advisory rollout reuses arms and promotion",
+    ("backup", "rollout"): "a backup carries which arm each rollout serves",
+    ("backup", "policy"): "a backup carries each advisory action type's mode",
 }
 
 

@@ -24,6 +24,8 @@ from typing import Any
 
 from sqlalchemy import Table, select
 
+from warden.backup.table_section import dump_tables, restore_tables
+from warden.policy.tables import AdvisoryModeEventRow, AdvisoryModeRow, AdvisoryVariantRow
 from warden.retrieval.index import IndexManager
 from warden.retrieval.snapshot import HashingWriter, dump_rows, file_digest
 from warden.retrieval.tables import (
@@ -35,6 +37,7 @@ from warden.retrieval.tables import (
     RetrievalVersionChunk,
 )
 from warden.retrieval.versions import READY
+from warden.rollout.tables import CanaryVerdictRow, RolloutEventRow, RolloutStateRow
 from warden.safety.switches import backup as switch_backup
 from warden.store.db import Database
 from warden.store.models import ApiKey, Base
@@ -60,8 +63,19 @@ class BackupSection:
 
 # State other modules own, dumped beside the tables. Backups sit above retrieval and safety,
 # so they name their sections here rather than letting those modules register themselves.
+def _tables_section(name: str, rows: tuple[type[Base], ...]) -> BackupSection:
+    tables = tuple(Base.metadata.tables[r.__tablename__] for r in rows)
+    return BackupSection(name, lambda db: dump_tables(db, tables),
+                         lambda db, data: restore_tables(db, tables, data))
+
+
 SECTIONS: tuple[BackupSection, ...] = (
     BackupSection("switches", switch_backup.dump, switch_backup.restore),
+    # Which arm each rollout serves, with the history and canary verdicts behind it (live
+    # traffic samples and schedule leases are not release state: they are left out).
+    _tables_section("rollouts", (RolloutStateRow, RolloutEventRow, CanaryVerdictRow)),
+    # Each action type's advisory mode and its history, and the prompt variants.
+    _tables_section("advisory", (AdvisoryModeRow, AdvisoryModeEventRow, AdvisoryVariantRow)),
 )
 
 

@@ -82,15 +82,16 @@ class Retrieval:
     def retrieve(self, query: str, *, budget: int, count_tokens: CountTokens,
                  actor: str, request_id: str | None = None, corpus: str | None = None,
                  k: int | None = None, as_of: datetime | None = None,
-                 filters: Filters | None = None,
+                 version: int | None = None, filters: Filters | None = None,
                  screen: Callable[[Sequence[Hit]], Sequence[Hit]] | None = None,
                  fresh: bool = False) -> tuple[SearchResult, Context]:
         """Search, build the budgeted reader context, and audit the decision.
 
+        `version` pins an index version (a rollout arm's) instead of the active pointer.
         `screen` (the API's chunk guard) sees the hits before the context is built; it may
         drop hits or return them with redacted text. The audit records what was retrieved."""
-        result = self.search(query, corpus=corpus, k=k, as_of=as_of, filters=filters,
-                             fresh=fresh)
+        result = self.search(query, corpus=corpus, k=k, as_of=as_of, version=version,
+                             filters=filters, fresh=fresh)
         hits = screen(result.hits) if screen is not None else result.hits
         context = build_context(hits, budget, count_tokens,
                                 truncate_last=self.config.context.truncate_last)

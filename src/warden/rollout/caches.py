@@ -53,7 +53,8 @@ def engine_prefix_cache(engine: Any) -> Callable[[], Outcome]:
     def clear() -> Outcome:
         method = getattr(engine, "clear_prefix_cache", None)
         if callable(method):
-            method()
+            if method() is False:
+                return "failed", "the engine did not confirm the clear (not running?)"
             return "cleared", "cached prompt prefixes dropped"
         return "unsupported", ("the engine offers no clear_prefix_cache(); its prefix reuse "
                                "needs an exact token match per tenant, so a cached prefix of "

@@ -223,6 +223,24 @@ def test_a_no_cache_request_neither_reads_nor_leaves_a_prefix(run: Any) -> None:
         assert out.finished.usage.cached_tokens == expected, rid
 
 
+def test_clear_prefix_cache_drops_every_cached_prefix(run: Any) -> None:
+    """A rollback clears the cache: the same tenant's next request reuses nothing."""
+    ctx = FakeContext()
+    scheduler = run(ctx, max_batch=2)
+    system = list(range(100, 120))
+    warm, out = sequence("warm", [*system, 1], [7], tenant="alice")
+    scheduler.submit(warm)
+    assert out.finished.usage.cached_tokens == 0
+    assert scheduler.clear_prefix_cache(timeout=10)
+    assert {("forget", 0, -1, -1), ("forget", 1, -1, -1)} <= set(ctx.edits)
+    after, out2 = sequence("after", [*system, 2], [7], tenant="alice")
+    scheduler.submit(after)
+    assert out2.finished.usage.cached_tokens == 0
+    again, out3 = sequence("again", [*system, 3], [7], tenant="alice")
+    scheduler.submit(again)
+    assert out3.finished.usage.cached_tokens == len(system)  # caching itself still works
+
+
 def test_past_l_switch_the_kv_slides_and_stays_bounded(run: Any) -> None:
     ctx = FakeContext()
     scheduler = run(ctx, l_switch=32, n_sink=4, max_batch=1)

@@ -72,7 +72,8 @@ def test_restore_onto_an_empty_store_reproduces_everything(
                                   include_index_files=index_files)
     assert verify_backup(directory).ok
     assert list_backups(directory.parent)[0]["description"] == "nightly"
-    assert manifest["sections"] == {"switches": "included"}
+    assert manifest["sections"] == {"switches": "included", "rollouts": "included",
+                                    "advisory": "included"}
 
     db, target = _empty_target(tmp_path)
     report = restore_backup(db, target.indexes, directory,

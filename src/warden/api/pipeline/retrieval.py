@@ -24,9 +24,7 @@ from warden.api.errors import APIError
 from warden.api.pipeline.guard import RequestGuard, evidence
 from warden.api.protocol import RetrievalOptions
 from warden.engine.base import GenerationRequest
-from warden.retrieval.audit import record_retrieval
-from warden.retrieval.context import Context, build_context, context_budget
-from warden.retrieval.filters import Filters
+from warden.retrieval.context import Context, context_budget
 from warden.retrieval.search import Hit, SearchResult
 from warden.retrieval.versions import VersionError
 from warden.safety.pipeline import ROLE_CATEGORIES
@@ -298,19 +296,12 @@ class RagRun:
 
         def run() -> tuple[Any, Context]:
             load_embedder(retrieval)
-            if self.pinned is not None:
-                return retrieve_version(
-                    retrieval, query, self.pinned, budget=budget,
-                    count_tokens=context_counter(request, base, self.count_tokens),
-                    actor=self.principal.key_id, request_id=self.request_id,
-                    corpus=self.corpus, k=self.options.k, filters=self.options.filters,
-                    screen=screen, fresh=not request.use_cache)
             return retrieval.retrieve(
                 query, budget=budget,
                 count_tokens=context_counter(request, base, self.count_tokens),
                 actor=self.principal.key_id, request_id=self.request_id, corpus=self.corpus,
-                k=self.options.k, as_of=self.options.as_of, filters=self.options.filters,
-                screen=screen, fresh=not request.use_cache)
+                k=self.options.k, as_of=self.options.as_of, version=self.pinned,
+                filters=self.options.filters, screen=screen, fresh=not request.use_cache)
 
         try:
             result, context = await asyncio.to_thread(run)
@@ -322,22 +313,6 @@ class RagRun:
             self.blocked, self.redacted = len(screened[0].blocked), len(screened[0].redacted)
             await stage.record(self, screened[0], result.version)
         return inject(request, context.text)
-
-
-def retrieve_version(retrieval: Retrieval, query: str, version: int, *, budget: int,
-                     count_tokens: Callable[[str], int], actor: str, request_id: str,
-                     corpus: str, k: int | None, filters: Filters | None,
-                     screen: Callable[[Sequence[Hit]], Sequence[Hit]], fresh: bool
-                     ) -> tuple[SearchResult, Context]:
-    """`Retrieval.retrieve` on a pinned version (a rollout arm's), which it has no parameter
-    for: search that version, screen, build the budgeted context, audit the query."""
-    result = retrieval.search(query, corpus=corpus, k=k, version=version, filters=filters,
-                              fresh=fresh)
-    context = build_context(screen(result.hits), budget, count_tokens,
-                            truncate_last=retrieval.config.context.truncate_last)
-    if retrieval.audit is not None and retrieval.config.audit_queries:
-        record_retrieval(retrieval.audit, actor, result, k=k, request_id=request_id)
-    return result, context
 
 
 # start-up ----------------------------------------------------------------------------------

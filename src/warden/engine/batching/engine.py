@@ -129,6 +129,10 @@ class LlamaCppEngine:
     def load(self) -> tuple[int, int]:
         return self._scheduler.load if self._scheduler else (0, 0)
 
+    def kv_usage(self) -> float:
+        """Share of the KV cache held by running sequences (warden_kv_cache_utilization)."""
+        return self._scheduler.kv_usage if self._scheduler else 0.0
+
     def priority_latency(self) -> PriorityLatency | None:
         """Interactive TTFT and gaps with and without batch work (warden.batch.metrics)."""
         return self._scheduler.latency if self._scheduler else None
@@ -224,6 +228,10 @@ class LlamaCppEngine:
             texts = [piece.decode("utf-8", errors="ignore") for piece in self._pieces]
             table = self._forbidden_tables[key] = ForbiddenPhrases(key, texts)
         return table
+
+    def clear_prefix_cache(self) -> bool:
+        """Drop every cached prompt prefix (rollout rollback); False when not running."""
+        return self._scheduler.clear_prefix_cache() if self._scheduler is not None else False
 
     async def cancel(self, request_id: str) -> None:
         seq = self._live.get(request_id)

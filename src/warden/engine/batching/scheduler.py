@@ -111,6 +111,7 @@ class Scheduler:
         self._tick = 0               # _step calls, for taking turns among batch sequences
         self._wake = threading.Condition()
         self._stopping = False
+        self._clear_requests: list[threading.Event] = []  # clear_prefix_cache() callers
         self._thread = threading.Thread(target=self._run, name="warden-batcher", daemon=True)
         self.steps = 0
         self.tokens_decoded = 0
@@ -133,6 +134,16 @@ class Scheduler:
         with self._wake:
             self._wake.notify()
 
+    def clear_prefix_cache(self, timeout: float = 10.0) -> bool:
+        """Drop every cached prompt prefix (a rollback: no reuse of the old arm's prompts).
+        Done on the scheduler thread between steps; slots in use keep their KV (it belongs
+        to a running sequence) and are not cached when they retire. True once done."""
+        done = threading.Event()
+        with self._wake:
+            self._clear_requests.append(done)
+            self._wake.notify()
+        return done.wait(timeout)
+
     def stop(self) -> None:
         with self._wake:
             self._stopping = True
@@ -143,15 +154,26 @@ class Scheduler:
     def load(self) -> tuple[int, int]:
         return len(self._active), len(self._waiting) + len(self._waiting_low)
 
+    @property
+    def kv_usage(self) -> float:
+        """Share of the context's KV cells held by running sequences (0..1); read from any
+        thread (a snapshot of the running set, so at worst one step old)."""
+        cells = sum(seq.pos for seq in list(self._active.values()))
+        return min(1.0, cells / max(1, self._limits.max_batch * self._limits.n_ctx))
+
     # the loop, on the scheduler thread -------------------------------------------------
     def _run(self) -> None:
         while True:
             with self._wake:
                 while not self._stopping and not self._waiting and not self._waiting_low \
-                        and not self._active:
+                        and not self._active and not self._clear_requests:
                     self._wake.wait()
                 if self._stopping:
                     break
+                if self._clear_requests:
+                    self._drop_cached_prefixes()
+                    if not self._waiting and not self._waiting_low and not self._active:
+                        continue
                 self._admit()
                 paused = self._paused_for()
                 if paused > 0:  # only batch work, inside the grace after interactive work
@@ -170,6 +192,17 @@ class Scheduler:
         for seq in [*self._active.values(), *self._waiting, *self._waiting_low]:
             self._finish(seq, "cancelled")
         self._after_step()
+
+    def _drop_cached_prefixes(self) -> None:
+        for slot, cache in enumerate(self._slots):
+            if slot not in self._active:
+                cache.tokens = []
+                self._ctx.forget(slot)
+        for seq in self._active.values():
+            seq.use_cache = False  # its KV is not kept for reuse when it retires
+        for done in self._clear_requests:
+            done.set()
+        self._clear_requests.clear()
 
     def _interactive_now(self) -> bool:
         return bool(self._waiting) or any(not s.low_priority for s in self._active.values())
