@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from warden.api.pipeline.generation import GenerationService
@@ -24,6 +24,7 @@ from warden.batch.service import BatchService
 from warden.config import WardenConfig, config_hash
 from warden.engine.base import Engine
 from warden.engine.factory import build_engine
+from warden.engine.waiting_line import WaitingLine
 from warden.ratelimit.factory import build_limiter
 from warden.retrieval.versions import ready_versions
 from warden.rollout.runtime import RolloutRuntime
@@ -37,6 +38,10 @@ from warden.store.keys import KeyStore
 from warden.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+def running_of(line: WaitingLine) -> Callable[[], int]:
+    return lambda: line.running
 
 
 @asynccontextmanager
@@ -63,6 +68,9 @@ async def running(config: WardenConfig, metrics: Metrics) -> AsyncIterator[AppSt
             guard = RequestGuard(config, audit, incidents, metrics, observe=triggers.observe)
             await asyncio.to_thread(guard.warm_up)
         service = GenerationService(config, engines, limiter, metrics, guard)
+        for name, line in service.waiting_lines.items():  # the autoscaler's capacity gauges
+            metrics.capacity.track(name, slots=line.max_concurrency, running=running_of(line),
+                                   kv_usage=getattr(engines[name], "kv_usage", None))
         tools = build_tool_service(
             config.tools, db=db, audit=audit, registry=metrics.registry,
             data_dir=config.retrieval.data_dir,

@@ -35,8 +35,12 @@ def serve(
                 fail(str(exc))
     database_or_exit(cfg).dispose()  # migrations run here, so failures read as one message
 
-    logging.basicConfig(level=cfg.server.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from warden.safety.scrub import scrub_pii
+    from warden.telemetry.logs import FIELDS, configure_logging
+
+    # One handler for every logger (uvicorn's too), JSON lines by default, PII scrubbed.
+    configure_logging(cfg.telemetry.log_format, cfg.server.log_level, scrub=scrub_pii)
+    scrub_pii("warm-up: a.b@mail.com +1 415 555 0100")  # loads its lazy parts before traffic
     import uvicorn
 
     from warden.api.app import create_app
@@ -45,13 +49,20 @@ def serve(
     app = create_app(cfg)
     bind_host = host or cfg.server.host
     bind_port = port or cfg.server.port
-    err_console.print(f"warden: serving {[m.name for m in cfg.models]} on "
-                      f"http://{bind_host}:{bind_port}  CONFIG_HASH={config_hash(cfg)[:12]}  "
-                      f"store={store_location(cfg.store.url)}", highlight=False, soft_wrap=True)
+    banner = (f"warden: serving {[m.name for m in cfg.models]} on "
+              f"http://{bind_host}:{bind_port}  CONFIG_HASH={config_hash(cfg)[:12]}  "
+              f"store={store_location(cfg.store.url)}")
+    if cfg.telemetry.log_format == "json":
+        logging.getLogger("warden.serve").info(banner, extra={FIELDS: {
+            "event": "serving", "models": [m.name for m in cfg.models], "host": bind_host,
+            "port": bind_port, "config_hash": config_hash(cfg)}})
+    else:
+        err_console.print(banner, highlight=False, soft_wrap=True)
     server = DrainingServer(uvicorn.Config(
         app, host=bind_host, port=bind_port, log_level=cfg.server.log_level,
         timeout_graceful_shutdown=int(cfg.server.drain_timeout_s) or None,
         proxy_headers=False,
         access_log=False,  # warden.access logs each request, without its query string
+        log_config=None,  # keep configure_logging's handler: uvicorn's would skip the scrubber
     ))
     server.run()

@@ -27,10 +27,11 @@ from warden.config.models import (
     WardenConfig,
     default_tiers,
 )
+from warden.config.telemetry import LogFormat, TelemetryConfig
 
 __all__ = [
-    "DEFAULT_MODEL_NAME", "ENV_PREFIX", "AuthConfig", "ConfigError", "ModelConfig",
+    "DEFAULT_MODEL_NAME", "ENV_PREFIX", "AuthConfig", "ConfigError", "LogFormat", "ModelConfig",
     "SafetyAction", "SafetyCategory", "SafetyConfig", "ServerConfig", "StoreConfig",
-    "TierConfig", "TierSafetyConfig", "UpstreamConfig", "WardenConfig", "canonical_json",
-    "config_hash", "default_tiers", "env_overrides", "load_config",
+    "TelemetryConfig", "TierConfig", "TierSafetyConfig", "UpstreamConfig", "WardenConfig",
+    "canonical_json", "config_hash", "default_tiers", "env_overrides", "load_config",
 ]

@@ -16,6 +16,7 @@ from warden.config.crisis import CrisisResponse
 from warden.config.retrieval import RetrievalConfig
 from warden.config.rollouts import RolloutsConfig, RolloutsField
 from warden.config.switches import SwitchesConfig
+from warden.config.telemetry import TelemetryConfig
 from warden.config.tools import ToolConfig, check_tools
 
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
@@ -200,6 +201,8 @@ class WardenConfig(_Strict):
                                     "call and Warden may run (docs/tools.md).")
     batch: BatchConfig = Field(default_factory=BatchConfig)
     rollouts: RolloutsField = Field(default_factory=RolloutsConfig)  # docs/rollout.md
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig,
+                                       description="Logs: format and PII scrubbing.")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> WardenConfig:

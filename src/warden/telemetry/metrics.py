@@ -1,5 +1,6 @@
 """Prometheus metrics. Labels are bounded: route templates, configured model names, tiers,
-status codes. Never keys, prompts or user ids."""
+status codes. Never keys, prompts or user ids. The OpenTelemetry GenAI histograms and the
+capacity gauges live in genai_metrics.py, on the same registry."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from warden.telemetry.genai_metrics import CapacityGauges, GenAiMetrics
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1)
@@ -50,6 +53,8 @@ class Metrics:
                                      ["stage", "category", "action"], registry=r)
         self.finish = Counter("warden_generations_total", "Generations by finish reason.",
                               ["model", "finish_reason"], registry=r)
+        self.genai = GenAiMetrics(r)
+        self.capacity = CapacityGauges(r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

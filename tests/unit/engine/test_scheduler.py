@@ -438,3 +438,20 @@ def test_after_interactive_work_batch_takes_short_steps_in_turns(run: Any,
         assert widest <= 2 and biggest_chunk <= 16
     else:
         assert widest == 4 and biggest_chunk == 32
+
+
+def test_kv_usage_is_the_running_sequences_cells_over_the_whole_cache(run: Any) -> None:
+    ctx = FakeContext(gate=threading.Semaphore(0))
+    scheduler = run(ctx, max_batch=2, n_ctx=256)
+    assert scheduler.kv_usage == 0
+    seq, out = sequence("a", list(range(1, 9)), range(10, 99))
+    scheduler.submit(seq)
+    ctx.gate.release(3)  # type: ignore[union-attr]
+    while len(ctx.batches) < 3:
+        threading.Event().wait(0.01)
+    # the scheduler now waits inside its fourth decode: the sequence holds seq.pos cells
+    assert seq.pos >= 8 and scheduler.kv_usage == seq.pos / (2 * 256)
+    scheduler.cancel(seq)
+    ctx.gate.release(100)  # type: ignore[union-attr]
+    assert out.finished.finish_reason == "cancelled"
+    assert scheduler.kv_usage == 0

@@ -53,3 +53,11 @@ def test_an_undeclared_argument_is_named() -> None:
     problems = validator.problems({"a": "x", "shell": "id"})
     assert [p.as_dict() for p in problems] == [{"path": "/shell",
                                                 "keyword": "additionalProperties"}]
+
+
+def test_an_undeclared_argument_named_by_personal_data_is_masked_for_the_audit_log() -> None:
+    validator = CallValidator({"type": "object", "properties": {"a": {"type": "string"}},
+                               "additionalProperties": False})
+    [problem] = validator.problems({"a": "x", "marisol.quintero@fastmail.com": "id"})
+    assert problem.path == "/marisol.quintero@fastmail.com"  # the caller's error names it
+    assert problem.as_dict() == {"path": "/<EMAIL_ADDRESS>", "keyword": "additionalProperties"}

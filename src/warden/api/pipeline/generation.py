@@ -35,6 +35,7 @@ from warden.safety.redaction import Redactor
 from warden.safety.streaming import StreamGuard
 from warden.store.keys import Principal
 from warden.telemetry.metrics import Metrics
+from warden.telemetry.request_log import note_safety, note_usage
 
 log = logging.getLogger(__name__)
 
@@ -166,12 +167,22 @@ class Generation:
             if self.first_token_at is None:
                 self.first_token_at = now
                 metrics.ttft_seconds.labels(model).observe(now - self.arrived)
+                metrics.genai.first_token(self.operation, model, now - self.arrived)
             elif self._last_token_at is not None:
                 metrics.itl_seconds.labels(model).observe(now - self._last_token_at)
             self._last_token_at = now
         else:
             self.usage = event.usage
             self.finish_reason = event.finish_reason
+            if self.metered:  # a shadow copy's usage is not the caller's
+                note_usage(event.usage.prompt_tokens, event.usage.completion_tokens)
+                for verdict in self.output_guard.interventions if self.output_guard else ():
+                    note_safety("output", verdict.categories, verdict.action)
+
+    @property
+    def operation(self) -> str:
+        """The GenAI operation name (OpenTelemetry semantic conventions)."""
+        return "chat" if self.request.messages is not None else "text_completion"
 
     def close(self) -> None:
         """Free the engine slot now; finish the async clean-up in a task no cancel can stop."""
@@ -199,6 +210,12 @@ class Generation:
         self.service.metrics.tokens.labels(model, "prompt").inc(usage.prompt_tokens)
         self.service.metrics.tokens.labels(model, "completion").inc(usage.completion_tokens)
         self.service.metrics.finish.labels(model, self.finish_reason or "cancelled").inc()
+        ended = self.ended_at or time.monotonic()
+        self.service.metrics.genai.finished(
+            self.operation, model, duration_s=ended - self.arrived,
+            decode_s=ended - self.first_token_at if self.first_token_at is not None else None,
+            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+            error_type="" if self.finish_reason else "incomplete")
         self.service.waiting_lines[model].observe_service_time(time.monotonic() - self.arrived)
         self.usage = usage
         for observer in self.on_closed:

@@ -25,6 +25,7 @@ from warden.store.audit import AuditLog
 from warden.store.incidents import Incidents
 from warden.store.keys import Principal
 from warden.telemetry.metrics import Metrics
+from warden.telemetry.request_log import note_safety
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ class RequestGuard:
                      request_id: str) -> None:
         for category in verdict.categories or ("none",):
             self._metrics.safety_events.labels(stage, category, verdict.action).inc()
+        note_safety(stage, verdict.categories, verdict.action)
         payload = {"stage": stage, "request_id": request_id, "key_id": principal.key_id,
                    **evidence(verdict)}
         try:

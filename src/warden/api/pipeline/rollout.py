@@ -44,6 +44,7 @@ from warden.rollout.traffic import TrafficSample
 from warden.safety.policy import BUILTIN_CATEGORIES
 from warden.safety.redaction import Redactor
 from warden.store.keys import Principal
+from warden.telemetry.request_log import note_arm
 
 if TYPE_CHECKING:
     from warden.api.state import AppState
@@ -68,6 +69,10 @@ class ServingArm:
     guarded: tuple[GenerationRequest, Redactor | None] | None = None
     tool_calls: int = 0
     tool_calls_invalid: int = 0
+
+    def __post_init__(self) -> None:
+        if self.rollout is not None and self.arm is not None:
+            note_arm(self.rollout, self.arm)  # named on the request's access-log line
 
     @property
     def indexes(self) -> Mapping[str, int] | None:

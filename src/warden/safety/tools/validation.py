@@ -16,6 +16,8 @@ from typing import Any
 import jsonschema
 from jsonschema import Draft202012Validator
 
+from warden.safety.scrub import scrub_pii
+
 MAX_PROBLEMS = 10
 
 
@@ -27,7 +29,9 @@ class ArgumentProblem:
     keyword: str
 
     def as_dict(self) -> dict[str, str]:
-        return {"path": self.path, "keyword": self.keyword}
+        """For the audit log: an undeclared key in the path is the caller's text, so PII in
+        it is masked (the caller's own error message names the key as sent)."""
+        return {"path": scrub_pii(self.path), "keyword": self.keyword}
 
     def describe(self) -> str:
         return f"{self.path or '/'} fails '{self.keyword}'"
