@@ -244,9 +244,11 @@ def test_a_second_process_honours_a_flip_made_by_the_first(rig: Rig) -> None:
 
 
 def test_the_kill_switch_answers_without_retrieval_and_says_so(rig: Rig) -> None:
+    # The flip reaches the serving path within the switch refresh (about 1 s); the 20 s
+    # deadline only bounds a loaded machine, it is not a latency check.
     rig.server.cli("switch", "retrieval", "off", "--reason", "rag api test")
     try:
-        deadline, body = time.monotonic() + 3.0, rig.ask()
+        deadline, body = time.monotonic() + 20.0, rig.ask()
         while "skipped" not in body["retrieval"] and time.monotonic() < deadline:
             time.sleep(0.1)
             body = rig.ask()
@@ -254,7 +256,7 @@ def test_the_kill_switch_answers_without_retrieval_and_says_so(rig: Rig) -> None
         assert body["text"] is not None
     finally:
         rig.server.cli("switch", "retrieval", "on")
-    deadline, body = time.monotonic() + 3.0, rig.ask()
+    deadline, body = time.monotonic() + 20.0, rig.ask()
     while "skipped" in body["retrieval"] and time.monotonic() < deadline:
         time.sleep(0.1)
         body = rig.ask()

@@ -172,7 +172,11 @@ class GuardPipeline:
                 # in the sentence is noise to them ("Write to <an e-mail>, you idiot."
                 # scored 0.36 toxicity with the address, 0.78 without).
                 pii = [f for f in findings if f.category == "pii"]
-                found = detector.scan(mask(text, pii) if pii else text, indirect=indirect)
+                # The indirect threshold is injection's (attacks hidden in documents and tool
+                # output); other heads judge a document by their general threshold (a tram
+                # timetable scored 0.37 toxicity, over a toxicity "indirect" threshold).
+                found = detector.scan(mask(text, pii) if pii else text,
+                                      indirect=indirect and detector.category == "injection")
             else:
                 found = detector.scan(text)
             findings.extend(found)
