@@ -24,7 +24,11 @@ pytestmark = pytest.mark.integration
 
 CONFIG = {"tiers": {"default": {"max_tokens": 4, "rpm": 100_000, "tpm": 10_000_000,
                                 "tokens_per_day": 100_000_000, "max_concurrent": 16}},
-          "retrieval": {"enabled": True}}
+          "retrieval": {"enabled": True},
+          # The fuzzer probes validation, not the advisor's answers: a generated situation
+          # may wait 1 s for the model, then the current engine's decision stands (it took
+          # 90 of the module's 120 s with the default 30 s).
+          "advisory": {"timeout_s": 1.0}}
 
 
 @pytest.fixture(scope="module")
