@@ -32,8 +32,11 @@ from warden.api.routes import advisory_admin as advisory_admin_routes
 from warden.api.routes import tools as tool_routes
 from warden.api.runtime import running
 from warden.config import WardenConfig
+from warden.safety.scrub import scrub_pii
 from warden.telemetry.http_metrics import HttpMetricsMiddleware
 from warden.telemetry.metrics import Metrics
+from warden.telemetry.trace_middleware import TracingMiddleware
+from warden.telemetry.tracing import start_tracing, stop_tracing
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +46,15 @@ def create_app(config: WardenConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running(config, metrics) as state:
-            app.state.warden = state
-            yield
+        # Off without telemetry.otlp_endpoint; stopped last, so drained streams' spans go out.
+        traced = start_tracing(config.telemetry, scrub=scrub_pii) is not None
+        try:
+            async with running(config, metrics) as state:
+                app.state.warden = state
+                yield
+        finally:
+            if traced:
+                stop_tracing()
 
     # The schema is served by a keyed route (health.protected): no route but the probes is open.
     app = FastAPI(title="Warden", version=__version__, lifespan=lifespan,
@@ -70,8 +79,10 @@ def create_app(config: WardenConfig) -> FastAPI:
     app.include_router(rollouts.router)
     app.include_router(canaries.router)
     app.include_router(rollout_drift.router)
-    # Added last = outermost: the request id wraps everything, including 413s.
+    # Added last = outermost: the request id wraps everything, including 413s; the server
+    # span wraps the metrics middleware, so the access line carries its trace id.
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.server.max_body_bytes)
+    app.add_middleware(TracingMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

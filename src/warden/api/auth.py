@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from warden.api.errors import APIError
 from warden.api.state import State
 from warden.store.keys import Principal
+from warden.telemetry.tracing import span
 
 # A verified key is trusted for this long, so a revocation reaches every replica within it
 # while a hot path costs no database round trip.
@@ -28,6 +29,15 @@ def _presented_key(request: Request) -> str | None:
 
 
 async def authenticate(request: Request, state: State) -> Principal:
+    with span("warden.auth") as traced:
+        principal = await _authenticate(request, state)
+        if traced is not None:  # the key's public id and tier, never the key
+            traced.set_attributes({"warden.key_id": principal.key_id,
+                                   "warden.tier": principal.tier})
+        return principal
+
+
+async def _authenticate(request: Request, state: State) -> Principal:
     presented = _presented_key(request)
     if presented is None:
         raise APIError(401, "Missing API key. Send 'Authorization: Bearer wk_...'; create a key "

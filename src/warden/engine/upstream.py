@@ -30,6 +30,7 @@ from warden.engine.base import (
     UpstreamUnavailable,
     Usage,
 )
+from warden.telemetry.tracing import outgoing_headers
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,9 @@ class UpstreamEngine:
         for attempt in range(1, attempts + 1):
             try:
                 # No X-Request-Id: llama_cpp.server answers 400 to one that is not a UUID4.
-                request = self._client.build_request("POST", url, json=payload)
+                # traceparent: Warden's generation span (current here), never the caller's.
+                request = self._client.build_request("POST", url, json=payload,
+                                                     headers=outgoing_headers())
                 response = await self._client.send(request, stream=True)
                 break
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:

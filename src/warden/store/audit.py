@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from warden.store.db import Database
 from warden.store.hashchain import GENESIS, ChainProblem, ChainRecord, link_hash, verify
 from warden.store.models import AuditRecord
+from warden.telemetry.tracing import span
 
 _APPEND_ATTEMPTS = 50
 PURGE_KIND = "audit.purge"
@@ -64,8 +65,11 @@ class AuditLog:
         lock held for the transaction. The unique prev_hash index is the last line of defence
         (SQLite across processes): a writer that lost the race retries on the new tail.
         """
-        with self._lock:
-            return self._append(kind, actor, payload)
+        with span("warden.audit.append", {"warden.audit.kind": kind}) as traced, self._lock:
+            seq = self._append(kind, actor, payload)
+            if traced is not None:
+                traced.set_attribute("warden.audit.seq", seq)
+            return seq
 
     def _append(self, kind: str, actor: str, payload: dict[str, Any]) -> int:
         return self._in_turn(lambda session: self._add(session, kind, actor, payload))

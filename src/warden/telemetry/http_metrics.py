@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from warden.telemetry.logs import FIELDS
 from warden.telemetry.metrics import Metrics
 from warden.telemetry.request_log import RequestFacts, collecting, trace_id_of
+from warden.telemetry.tracing import current_trace_id
 
 access_log = logging.getLogger("warden.access")
 
@@ -36,7 +37,10 @@ class HttpMetricsMiddleware:
         headers = dict(scope.get("headers") or ())
         facts = RequestFacts(
             request_id=scope.get("state", {}).get("request_id"),
-            trace_id=trace_id_of(headers.get(b"traceparent", b"").decode("latin-1")))
+            # The server span's trace (tracing.TracingMiddleware runs outside this one), else
+            # the trace id of an incoming traceparent.
+            trace_id=current_trace_id()
+            or trace_id_of(headers.get(b"traceparent", b"").decode("latin-1")))
 
         finished = False
 

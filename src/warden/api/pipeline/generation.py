@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from warden.api.errors import APIError, GenerationTimeout
+from warden.api.pipeline import spans
 from warden.api.pipeline.guard import RequestGuard
 from warden.api.pipeline.schema_output import still_valid
 from warden.config import TierConfig, WardenConfig
@@ -82,6 +83,7 @@ class Generation:
     ended_at: float | None = None
     on_closed: list[Callable[[Generation], None]] = field(default_factory=list)
     metered: bool = True
+    trace_span: spans.Span | None = None  # the generation's span (pipeline/spans.py)
 
     @property
     def rate_headers(self) -> dict[str, str]:
@@ -168,6 +170,7 @@ class Generation:
                 self.first_token_at = now
                 metrics.ttft_seconds.labels(model).observe(now - self.arrived)
                 metrics.genai.first_token(self.operation, model, now - self.arrived)
+                spans.first_token(self.trace_span, now - self.arrived)
             elif self._last_token_at is not None:
                 metrics.itl_seconds.labels(model).observe(now - self._last_token_at)
             self._last_token_at = now
@@ -193,6 +196,7 @@ class Generation:
         if self.slot is not None:
             self.slot.release()
             self.service.metrics.inflight.labels(self.request.model).dec()
+        spans.end_generation(self)
         self.service.spawn(self._cleanup())
 
     async def _cleanup(self) -> None:
@@ -341,7 +345,8 @@ class GenerationService:
         self.metrics.inflight.labels(request.model).inc()
         generation = Generation(self, request, engine, reservation, slot, arrived, deadline,
                                 prompt_tokens, engine.stream(request), metered=not shadow,
-                                input_verdict=guarded.verdict if guarded else None)
+                                input_verdict=guarded.verdict if guarded else None,
+                                trace_span=spans.start_generation(request, engine))
         if self.guard is not None and guarded is not None:
             generation.output_guard = self.guard.output_guard(principal, guarded.redactor)
             if request.json_schema is not None:
@@ -353,7 +358,8 @@ class GenerationService:
 
             generation.on_intervention = on_intervention
         try:
-            await generation.prime()
+            with spans.priming(generation.trace_span):  # an upstream sees this span's context
+                await generation.prime()
         except GenerationTimeout as exc:
             generation.close()
             raise GenerationTimeout(
@@ -387,7 +393,8 @@ class GenerationService:
 
     async def _reserve(self, principal: Principal, tier: TierConfig, tokens: int) -> Reservation:
         try:
-            return await self.limiter.reserve(principal.key_id, Limits.from_tier(tier), tokens)
+            with spans.reserving(principal.tier):
+                return await self.limiter.reserve(principal.key_id, Limits.from_tier(tier), tokens)
         except (RequestTooLarge, RateLimited) as exc:
             self.metrics.rate_limited.labels(principal.tier, exc.reason).inc()
             raise

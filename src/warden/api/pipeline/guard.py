@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warden.api.errors import APIError
+from warden.api.pipeline import spans
 from warden.config import WardenConfig
 from warden.engine.base import GenerationRequest
 from warden.safety.pipeline import GuardPipeline
@@ -26,6 +27,7 @@ from warden.store.incidents import Incidents
 from warden.store.keys import Principal
 from warden.telemetry.metrics import Metrics
 from warden.telemetry.request_log import note_safety
+from warden.telemetry.tracing import span
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,11 @@ class RequestGuard:
 
     async def check_input(self, principal: Principal, request: GenerationRequest
                           ) -> GuardedInput:
+        with span("warden.guard.input"):
+            return await self._check_input(principal, request)
+
+    async def _check_input(self, principal: Principal, request: GenerationRequest
+                           ) -> GuardedInput:
         redactor = Redactor()
         if not self.enabled:
             return GuardedInput(request, Verdict("allow"), redactor)
@@ -85,6 +92,7 @@ class RequestGuard:
             [dict(m) for m in (request.messages or ())[len(trusted):]]
         check = await asyncio.to_thread(pipeline.check_input, content, redactor)
         verdict = check.verdict
+        spans.note_verdict(verdict)
         if self.observe is not None:
             self.observe("safety_block_rate", verdict.action == "block")
         if verdict.action == "allow":
@@ -119,7 +127,8 @@ class RequestGuard:
             return redactor.redact(text, findings)[0]
 
         hold_ms = self.config.safety.stream_hold_ms
-        return StreamGuard(check=lambda text: pipeline.check_output(text, redactor),
+        return StreamGuard(check=spans.traced_check(
+                               lambda text: pipeline.check_output(text, redactor)),
                            redact=redact, max_hold=self.config.safety.stream_hold_chars,
                            max_hold_s=hold_ms / 1000 if hold_ms else None, known=redactor)
 

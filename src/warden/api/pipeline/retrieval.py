@@ -33,6 +33,7 @@ from warden.safety.redaction import Redactor
 from warden.store.audit import AuditLog
 from warden.store.keys import Principal
 from warden.telemetry.metrics import Metrics
+from warden.telemetry.tracing import set_attributes, span
 
 if TYPE_CHECKING:
     from warden.retrieval.service import Retrieval
@@ -277,6 +278,19 @@ class RagRun:
         """Search, guard the chunks, fit them in the window, inject them (or not)."""
         if self.skipped is not None:
             return request
+        with span("warden.retrieval") as traced:
+            prepared = await self._prepare(request, redactor)
+            # Counts and the version only: no query, no chunk text.
+            set_attributes(traced, {
+                "warden.retrieval.corpus": self.corpus, "warden.retrieval.version": self.version,
+                "warden.retrieval.retrieved": self.retrieved,
+                "warden.retrieval.dropped": self.blocked,
+                "warden.retrieval.redacted": self.redacted,
+                "warden.retrieval.context_tokens": self.context.tokens if self.context else 0})
+            return prepared
+
+    async def _prepare(self, request: GenerationRequest, redactor: Redactor | None
+                       ) -> GenerationRequest:
         stage, retrieval, query = self.stage, self.stage.retrieval, self.query
         base = self.count_tokens(request)
         budget = context_budget(self.n_ctx, base, request.sampling.max_tokens,

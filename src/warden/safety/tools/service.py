@@ -34,6 +34,7 @@ from warden.safety.tools.metrics import CallSource, ToolMetrics
 from warden.safety.tools.registry import ClientTool, OfferedTool, RegisteredTool, ToolRegistry
 from warden.safety.tools.validation import ArgumentProblem, CallValidator
 from warden.store.audit import AuditLog
+from warden.telemetry.tracing import span
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,16 @@ class ToolService:
 
     # governed execution ------------------------------------------------------------------
     async def execute(self, call: ExecuteCall, caller: Caller) -> dict[str, Any]:
+        # GenAI semantic conventions: `execute_tool {gen_ai.tool.name}`, the name only when
+        # it is a registered tool's (a caller's unknown name may be anything); no arguments.
+        known = self.registry.get(call.tool)
+        name = known.name if known is not None else None
+        with span(f"execute_tool {name}" if name else "execute_tool",
+                  {"gen_ai.operation.name": "execute_tool", "warden.tool.dry_run": call.dry_run,
+                   **({"gen_ai.tool.name": name} if name else {})}):
+            return await self._execute(call, caller)
+
+    async def _execute(self, call: ExecuteCall, caller: Caller) -> dict[str, Any]:
         tool = self.registry.require(call.tool, caller.tier)
         self._gate(tool)
         problems = await self._check(tool, call.arguments, caller, "execute")
