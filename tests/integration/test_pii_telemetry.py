@@ -1,7 +1,8 @@
-"""Issue 16, items 2 and 3, against a real `warden serve` (safety on, the built-in model):
-requests full of PII (in prompts, in unknown field names, in headers, in tool arguments, in
-paths and model names that error messages echo) leave no raw value in any server log line,
-in /metrics or in `warden audit export`; every log line is JSON; each request's access line
+"""Issue 16, items 2 and 3, against a real `warden serve` (safety on, the built-in model,
+tracing on to an in-test OTLP receiver): requests full of PII (in prompts, in unknown field
+names, in headers, in tool arguments, in paths and model names that error messages echo)
+leave no raw value in any server log line, in /metrics, in any exported span or in
+`warden audit export`; every log line is JSON; each request's access line
 has its fields; the GenAI histograms and capacity gauges are exported."""
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.otlp_receiver import FAST_EXPORT, Collector, Received
 from tests.support.tool_registry import builtin_tools
 from tests.support.warden_server import MODEL, WardenServer
 
@@ -46,6 +49,7 @@ class Sweep:
     user_key: str
     admin_key: str
     responses: dict[str, httpx.Response]
+    collector: Collector
 
 
 def leaks(text: str) -> list[str]:
@@ -94,13 +98,22 @@ def send_pii(server: WardenServer, key: str) -> dict[str, httpx.Response]:
 
 @pytest.fixture(scope="module")
 def sweep() -> Iterator[Sweep]:
+    collector = Collector().start()
     config = {"safety": {"enabled": True},
               "tiers": {"default": GENEROUS, "free": GENEROUS, "pro": GENEROUS},
-              "tools": builtin_tools(["default"])}
-    with WardenServer(config) as server:
-        user_key = server.create_key("pii-sweep")
-        admin_key = server.create_key("pii-sweep-admin", role="admin")
-        yield Sweep(server, user_key, admin_key, send_pii(server, user_key))
+              "tools": builtin_tools(["default"]),
+              "telemetry": {"otlp_endpoint": collector.url, "sampling_ratio": 1.0}}
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            for name, value in FAST_EXPORT.items():
+                env.setenv(name, value)
+            with WardenServer(config) as server:
+                user_key = server.create_key("pii-sweep")
+                admin_key = server.create_key("pii-sweep-admin", role="admin")
+                yield Sweep(server, user_key, admin_key, send_pii(server, user_key),
+                            collector)
+    finally:
+        collector.stop()
 
 
 def test_the_requests_did_what_they_were_meant_to(sweep: Sweep) -> None:
@@ -125,6 +138,33 @@ def test_no_raw_pii_in_any_log_line_metric_or_audit_record(sweep: Sweep) -> None
         assert leaks(text) == [], [line for line in text.splitlines() if leaks(line)]
     # The echoed values did reach the log, masked: the scrubber ran on the access lines.
     assert "/v1/models/<EMAIL_ADDRESS>" in log and "/v1/tools/<EMAIL_ADDRESS>/" in log
+
+
+def swept_servers(spans: list[Received]) -> list[Received]:
+    return [s for s in spans if s.kind == PbSpan.SPAN_KIND_SERVER and s.trace_id == TRACE_ID]
+
+
+def swept_spans(sweep: Sweep) -> list[Received]:
+    """Every span, once each swept request's server span (in the caller's trace: they all
+    sent its traceparent) and the two generations have arrived."""
+    generations = {f"chat {MODEL}", f"text_completion {MODEL}"}
+
+    def ready(spans: list[Received]) -> bool:
+        return len(swept_servers(spans)) >= len(sweep.responses) and \
+            generations <= {s.name for s in spans}
+
+    return sweep.collector.wait_for(ready)
+
+
+def test_no_raw_pii_in_any_span(sweep: Sweep) -> None:
+    spans = swept_spans(sweep)
+    # One server span per swept request (readiness probes and scrapes are traces of their
+    # own), each continuing the caller's trace.
+    assert len(swept_servers(spans)) == len(sweep.responses)
+    names = {s.name for s in spans}
+    assert {"warden.auth", "warden.guard.input", "execute_tool calculator"} <= names
+    # Every span, the probes' and scrapes' too: name, attributes, events and status.
+    assert {s.name: leaks(s.text()) for s in spans if leaks(s.text())} == {}
 
 
 def test_every_server_log_line_is_json(sweep: Sweep) -> None:

@@ -10,20 +10,17 @@ headers)."""
 
 from __future__ import annotations
 
-import gzip
 import http.client
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
+from tests.support.otlp_receiver import FAST_EXPORT, Collector, Received, serve
 from tests.support.tool_registry import builtin_tools
 from tests.support.warden_server import MODEL, WardenServer
 
@@ -38,102 +35,18 @@ GENEROUS = {"rpm": 10_000, "tpm": 10_000_000, "tokens_per_day": 100_000_000,
             "max_tokens": 64, "max_concurrent": 16}
 
 
-@dataclass
-class Received:
-    """A span as the collector got it: ids in hex, attributes as plain values."""
-
-    name: str
-    kind: int
-    trace_id: str
-    span_id: str
-    parent_id: str
-    attributes: dict[str, Any]
-    events: list[tuple[str, dict[str, Any]]]
-    service: str
-
-
-def _value(any_value: Any) -> Any:
-    kind = any_value.WhichOneof("value")
-    if kind == "array_value":
-        return [_value(v) for v in any_value.array_value.values]
-    return getattr(any_value, kind) if kind else None
-
-
-def _attrs(pairs: Any) -> dict[str, Any]:
-    return {kv.key: _value(kv.value) for kv in pairs}
-
-
-@dataclass
-class Collector:
-    """An OTLP/HTTP traces receiver: POST /v1/traces, protobuf."""
-
-    spans: list[Received] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
-
-    def add(self, body: bytes) -> None:
-        export = ExportTraceServiceRequest.FromString(body)
-        with self.lock:
-            for resource_spans in export.resource_spans:
-                service = _attrs(resource_spans.resource.attributes).get("service.name", "")
-                for scope in resource_spans.scope_spans:
-                    for s in scope.spans:
-                        self.spans.append(Received(
-                            s.name, s.kind, s.trace_id.hex(), s.span_id.hex(),
-                            s.parent_span_id.hex(), _attrs(s.attributes),
-                            [(e.name, _attrs(e.attributes)) for e in s.events], service))
-
-    def wait_for(self, ready: Callable[[list[Received]], bool],
-                 timeout: float = 20) -> list[Received]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if ready(list(self.spans)):
-                    return list(self.spans)
-            time.sleep(0.1)
-        with self.lock:
-            raise AssertionError(f"spans never arrived; got {[s.name for s in self.spans]}")
-
-
-def _serve(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 @pytest.fixture()
 def collector() -> Iterator[Collector]:
-    found = Collector()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            if self.headers.get("content-encoding") == "gzip":
-                body = gzip.decompress(body)
-            ok = self.path == "/v1/traces" and \
-                self.headers.get("content-type") == "application/x-protobuf"
-            if ok:
-                found.add(body)
-            self.send_response(200 if ok else 404)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None: ...
-
-    found.server = _serve(Handler)
+    found = Collector().start()
     yield found
-    found.server.shutdown()
+    found.stop()
 
 
 @pytest.fixture()
 def fast_export(monkeypatch: pytest.MonkeyPatch) -> None:
     """The served process's batch processor exports every 100 ms, not every 5 s."""
-    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+    for name, value in FAST_EXPORT.items():
+        monkeypatch.setenv(name, value)
 
 
 def by_name(spans: list[Received], trace_id: str) -> dict[str, Received]:
@@ -257,7 +170,7 @@ def proxy(llama_cpp_server: str) -> Iterator[Proxy]:
 
         def log_message(self, *args: Any) -> None: ...
 
-    found.server = _serve(Handler)
+    found.server = serve(Handler)
     yield found
     found.server.shutdown()
 
