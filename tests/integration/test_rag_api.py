@@ -261,6 +261,12 @@ def test_the_kill_switch_answers_without_retrieval_and_says_so(rig: Rig) -> None
         time.sleep(0.1)
         body = rig.ask()
     assert body["retrieval"]["version"] == rig.v2
+    metrics = rig.get("/metrics").text
+    skipped = re.search(r'^warden_retrieval_skipped_total\{reason="switched_off"\} (\S+)$',
+                        metrics, re.M)
+    assert skipped and float(skipped.group(1)) >= 1
+    assert re.search(rf'^warden_retrieval_duration_seconds_count\{{corpus="{CORPUS}"\}} '
+                     r'[1-9]', metrics, re.M)
 
 
 @pytest.mark.parametrize(("padding", "max_tokens"), [(0, 8), (0, 96), (60, 64)])

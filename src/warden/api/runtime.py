@@ -20,6 +20,7 @@ from warden.api.pipeline.guard import RequestGuard
 from warden.api.pipeline.retrieval import RetrievalStage, warm_up
 from warden.api.routes.batch_lines import GenerationLineExecutor
 from warden.api.state import AppState, Lifecycle
+from warden.api.store_gauges import AuditChainWatch, StoreCollector
 from warden.batch.service import BatchService
 from warden.config import WardenConfig, config_hash
 from warden.engine.base import Engine
@@ -59,6 +60,10 @@ async def running(config: WardenConfig, metrics: Metrics) -> AsyncIterator[AppSt
             stack.push_async_callback(engine.close)
             engines[model.name] = engine
         audit, incidents = AuditLog(db), Incidents(db)
+        metrics.registry.register(StoreCollector(db))  # incidents open, quarantined chunks
+        chain_watch = AuditChainWatch(audit, metrics.registry)
+        chain_watch.start()
+        stack.push_async_callback(chain_watch.stop)
         kill_switches = await SwitchRuntime.start(config, db, audit, incidents, metrics,
                                                   versions=ready_versions(db))
         stack.push_async_callback(kill_switches.stop)

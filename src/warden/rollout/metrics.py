@@ -34,6 +34,9 @@ class RolloutMetrics:
                                       ["rollout", "reason"], registry=r)
         self.share = Gauge("warden_rollout_challenger_share", "The live challenger's share "
                            "(0 while none is live).", ["rollout"], registry=r)
+        self.arm_weight = Gauge("warden_rollout_arm_weight", "Share of the rollout's "
+                                "traffic routed to the arm (0..1; shadow copies are not "
+                                "routed).", ["rollout", "arm"], registry=r)
         self.verdict = Gauge("warden_canary_verdict", "1 for the latest canary verdict of "
                              "the rollout, 0 for the others.", ["rollout", "verdict"],
                              registry=r)
@@ -44,6 +47,10 @@ class RolloutMetrics:
         self.schedule_last = Gauge("warden_schedule_last_run_timestamp", "When a scheduled "
                                    "job last finished, by outcome.", ["job", "status"],
                                    registry=r)
+
+    def set_weights(self, rollout: str, *, challenger_share: float) -> None:
+        self.arm_weight.labels(rollout, "champion").set(1.0 - challenger_share)
+        self.arm_weight.labels(rollout, "challenger").set(challenger_share)
 
     def set_verdict(self, rollout: str, verdict: str, score: float | None) -> None:
         for name in VERDICTS:

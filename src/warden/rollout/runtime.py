@@ -103,6 +103,8 @@ class RolloutRuntime:
         this replica's caches when the champion changed or a challenger was stopped."""
         live = after.live_challenger
         self.metrics.share.labels(after.name).set(after.share if live is not None else 0.0)
+        routed = after.share if live is not None and after.mode == "ab" else 0.0
+        self.metrics.set_weights(after.name, challenger_share=routed)
         if before is None:
             return
         stopped = before.status is Status.RUNNING and after.status is not Status.RUNNING

@@ -53,6 +53,13 @@ class Metrics:
                                      ["stage", "category", "action"], registry=r)
         self.finish = Counter("warden_generations_total", "Generations by finish reason.",
                               ["model", "finish_reason"], registry=r)
+        self.retrieval_seconds = Histogram(
+            "warden_retrieval_duration_seconds", "Retrieval in the request path: search, "
+            "chunk guard and context build.", ["corpus"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=r)
+        self.retrieval_skipped = Counter(
+            "warden_retrieval_skipped_total", "Requests that asked for retrieval and got "
+            "none, by reason (switched_off: the kill switch).", ["reason"], registry=r)
         self.genai = GenAiMetrics(r)
         self.capacity = CapacityGauges(r)
 

@@ -174,6 +174,7 @@ class RetrievalStage:
                      count_tokens=count_tokens, pinned=pinned)
         if not self.is_on("retrieval"):
             run.skipped = "switched_off"
+            self.metrics.retrieval_skipped.labels(run.skipped).inc()
             return run
         run.query = extract_query(request)
         if not run.query:
@@ -278,7 +279,8 @@ class RagRun:
         """Search, guard the chunks, fit them in the window, inject them (or not)."""
         if self.skipped is not None:
             return request
-        with span("warden.retrieval") as traced:
+        with span("warden.retrieval") as traced, self.stage.metrics.retrieval_seconds.labels(
+                self.corpus).time():
             prepared = await self._prepare(request, redactor)
             # Counts and the version only: no query, no chunk text.
             set_attributes(traced, {
