@@ -34,7 +34,12 @@ def test_generate_with_messages_and_stop(warden) -> None:
 def test_generate_stream(warden) -> None:
     events = []
     with warden.server.client(warden.user_key) as http:
+        # Greedy, so the run is repeatable. This checks the SSE framing, which holds for any
+        # end: the shared server's output guard cuts this continuation ("a canvas of endless
+        # possibilities, where every" scores 0.91 toxicity: a known false positive of the
+        # toxicity head on sentence fragments, issue 12), so content_filter is allowed.
         with http.stream("POST", "/v1/generate", json={"prompt": "The sky is", "max_tokens": 8,
+                                                       "temperature": 0,
                                                        "stream": True}) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             for line in response.iter_lines():
@@ -42,7 +47,7 @@ def test_generate_stream(warden) -> None:
                     events.append(line[len("data: "):])
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
-    assert chunks[-1]["finish_reason"] in ("stop", "length")
+    assert chunks[-1]["finish_reason"] in ("stop", "length", "content_filter")
     assert chunks[-1]["usage"]["completion_tokens"] <= 8
     assert all(c["finish_reason"] is None for c in chunks[:-1])
 
