@@ -183,10 +183,14 @@ def test_registry_tools_follow_the_tier_and_client_tools_the_tier_policy(
     # The client's own function (OpenAI semantics: the client runs it): decoded under its
     # schema and returned as a call; Warden never executes it.
     shell = {"type": "function", "function": {"name": "shell", "parameters": {
-        "type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]}}}
+        "type": "object", "properties": {"cmd": {"type": "string", "maxLength": 16}},
+        "required": ["cmd"]}}}
+    # maxLength: the decoder bounds the argument, so the call ends within max_tokens (an
+    # unbounded string let the sampled 135M model ramble past 32 tokens, cut mid-call).
     reply = tools_server.client().chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "ls"}], tools=[shell],
-        tool_choice="required", max_tokens=32)
+        tool_choice="required", max_tokens=32, temperature=0)
+    assert reply.choices[0].message.tool_calls, reply.model_dump_json()[:600]
     [call] = reply.choices[0].message.tool_calls
     assert call.function.name == "shell" and "cmd" in json.loads(call.function.arguments)
     # A registry name with another schema is the client's function too, not the registry's.

@@ -24,6 +24,7 @@ from warden.safety.detectors.pii import PiiPatternDetector
 from warden.safety.pipeline import GuardPipeline
 from warden.safety.redaction import Redactor
 from warden.store.keys import Principal
+from warden.telemetry.metrics import Metrics
 
 WORDS = ["ledger", "barrels", "storehouse", "harbour", "clerk", "tally", "wax", "chandlery",
          "copper", "quay", "tram", "lighthouse", "keeper", "clockwork", "lantern", "ferry",
@@ -140,10 +141,14 @@ def test_options_validate_k_as_of_and_unknown_fields() -> None:
         {"source": ["a.md", "b.md"], "year": 2024}
 
 
+METRICS = Metrics()
+
+
 def stage(*, switched_on: bool = True) -> rag.RetrievalStage:
     retrieval = SimpleNamespace(config=SimpleNamespace(default_corpus="default", default_k=5))
     return rag.RetrievalStage(retrieval, lambda name: switched_on,  # type: ignore[arg-type]
-                              guard=None, audit=None, metrics=None,  # type: ignore[arg-type]
+                              guard=None, audit=None,  # type: ignore[arg-type]
+                              metrics=METRICS,
                               n_ctx={"m": 2048})
 
 
@@ -165,6 +170,7 @@ def test_kill_switch_skips_retrieval_and_says_so() -> None:
     run = asyncio.run(rag.begin(stage(switched_on=False), ALICE, RetrievalOptions(k=3),
                                 request(prompt="Q?"), no_tokens))
     assert run is not None and run.skipped == "switched_off"
+    assert METRICS.retrieval_skipped.labels("switched_off")._value.get() >= 1
     assert run.response_fields() == {"citations": [], "retrieval": {"skipped": "switched_off"}}
     original = request(prompt="Q?")
     assert asyncio.run(run.prepare(original, None)) is original
