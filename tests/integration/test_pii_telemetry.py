@@ -19,19 +19,12 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.otlp_receiver import FAST_EXPORT, Collector, Received
+from tests.support.pii_samples import CARD, EMAIL, IBAN, IP, PHONE, RAW, SECRET, SSN
 from tests.support.tool_registry import builtin_tools
 from tests.support.warden_server import MODEL, WardenServer
 
 pytestmark = pytest.mark.integration
 
-EMAIL = "marisol.quintero@fastmail.com"
-PHONE = "+44 20 7946 0018"
-CARD = "4539 1488 0343 6467"
-IBAN = "DE89 3704 0044 0532 0130 00"
-SSN = "536-90-4399"
-IP = "81.2.69.160"
-SECRET = "sk-proj-Q7vX2kLm9Pz4Rt8Wy3Nb6Hc1"
-RAW = (EMAIL, PHONE, CARD, IBAN, SSN, IP, SECRET)
 # The same values as they may appear once reformatted: digits only, no spaces.
 COMPACT = tuple(re.sub(r"[\s-]", "", v) for v in (PHONE, CARD, IBAN, SSN))
 EVERYTHING = (f"My email is {EMAIL}, call me on {PHONE}. Card {CARD}, IBAN {IBAN}, "

@@ -5,21 +5,14 @@ model, and the generation's usage noted for the request's access-log line."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
 
-from warden.api.pipeline.generation import GenerationService
-from warden.config import load_config
+from tests.unit.api.test_generation_service import PROMPT_TOKENS, ScriptedEngine, service
+
 from warden.engine.base import (
-    Finished,
     GenerationRequest,
     SamplingParams,
-    StreamEvent,
-    TextDelta,
-    Usage,
 )
 from warden.engine.waiting_line import WaitingLine
-from warden.ratelimit import MemoryLimiter
 from warden.store.keys import Principal
 from warden.telemetry.metrics import Metrics
 from warden.telemetry.request_log import RequestFacts, collecting
@@ -28,38 +21,13 @@ ALICE = Principal(key_id="k1", name="alice", role="user", tier="default")
 MODEL = "smollm2-135m-instruct"
 
 
-class FourTokens:
-    model_name = MODEL
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    def is_ready(self) -> bool:
-        return True
-
-    def metadata(self) -> dict[str, Any]:
-        return {}
-
-    def count_prompt_tokens(self, request: GenerationRequest) -> int:
-        return 7
-
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
-        for token in ("a", "b", "c", "d"):
-            yield TextDelta(token)
-        yield Finished("stop", Usage(7, 4))
-
-    async def cancel(self, request_id: str) -> None: ...
-
-
 def sample(metrics: Metrics, name: str, **labels: str) -> float | None:
     return metrics.registry.get_sample_value(name, labels)
 
 
 def test_a_chat_generation_is_observed_once_in_each_genai_histogram() -> None:
-    metrics = Metrics()
-    svc = GenerationService(load_config(environ={}), {MODEL: FourTokens()}, MemoryLimiter(),
-                            metrics, guard=None)
+    svc, _ = service(ScriptedEngine(["a", "b", "c", "d"]))
+    metrics = svc.metrics
     chat = GenerationRequest(request_id="req_1", model=MODEL, sampling=SamplingParams(
         max_tokens=8), messages=({"role": "user", "content": "hi"},))
     facts = RequestFacts(request_id="req_1")
@@ -77,14 +45,14 @@ def test_a_chat_generation_is_observed_once_in_each_genai_histogram() -> None:
     assert sample(metrics, "gen_ai_server_request_duration_seconds_count", **op,
                   error_type="") == 1
     assert sample(metrics, "gen_ai_client_token_usage_sum", **op,
-                  gen_ai_token_type="input") == 7
+                  gen_ai_token_type="input") == PROMPT_TOKENS
     assert sample(metrics, "gen_ai_client_token_usage_sum", **op,
                   gen_ai_token_type="output") == 4
     assert sample(metrics, "gen_ai_client_token_usage_count", **op,
                   gen_ai_token_type="output") == 1
     # the warden_* names are unchanged beside them
     assert sample(metrics, "warden_tokens_total", model=MODEL, direction="completion") == 4
-    assert (facts.prompt_tokens, facts.completion_tokens) == (7, 4)
+    assert (facts.prompt_tokens, facts.completion_tokens) == (PROMPT_TOKENS, 4)
 
 
 def test_an_unfinished_generation_has_an_error_type_and_no_per_token_time() -> None:

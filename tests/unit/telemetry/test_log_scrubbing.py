@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
+from tests.support.pii_samples import CARD, EMAIL, IBAN, IP, PHONE, RAW, SECRET, SSN
 
 from warden.safety.scrub import scrub_pii
 from warden.telemetry.logs import FIELDS, JsonFormatter, TextFormatter, configure_logging
@@ -23,14 +24,6 @@ from warden.telemetry.request_log import (
     trace_id_of,
 )
 
-EMAIL = "marisol.quintero@fastmail.com"
-PHONE = "+44 20 7946 0018"
-CARD = "4539 1488 0343 6467"
-IBAN = "DE89 3704 0044 0532 0130 00"
-SSN = "536-90-4399"
-IP = "81.2.69.160"
-SECRET = "sk-proj-Q7vX2kLm9Pz4Rt8Wy3Nb6Hc1"
-RAW = (EMAIL, PHONE, CARD, IBAN, SSN, IP, SECRET)
 SENTENCE = (f"mail {EMAIL}, call {PHONE}, card {CARD}, iban {IBAN}, ssn {SSN}, "
             f"from {IP}, key {SECRET}")
 
