@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test check typecheck bench lint clean
+.PHONY: install serve test check typecheck bench lint clean guard-models name-gazetteer
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: install
 # The shipped guard classifiers (src/warden/safety/models/), from data/guard/ (seeded).
 guard-models: install
 	$(BIN)/python scripts/train_guard.py
+
+# The PII detector's given-name and surname list (src/warden/safety/data/names.txt), from Faker.
+name-gazetteer: install
+	$(BIN)/python scripts/build_name_gazetteer.py
 
 typecheck: install
 	$(BIN)/mypy

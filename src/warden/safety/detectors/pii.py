@@ -12,11 +12,13 @@ import re
 import threading
 from typing import Any
 
+from warden.safety.detectors.name_gazetteer import gazetteer
 from warden.safety.detectors.pii_patterns import find_pii
 from warden.safety.policy import Category, Finding
 from warden.safety.redaction import mask
 
 NER_DETECTOR = "pii.presidio"
+GAZETTEER_DETECTOR = "pii.names"
 
 # NER only has something to find in a sentence with a capitalised word other than the usual
 # sentence openers; running spaCy only on those sentences (in one batch) skips most of its
@@ -98,6 +100,15 @@ class PersonNameDetector:
                 joined_len += len(m.group()) + 2
         if not parts:
             return []
+        names = gazetteer()
+        cued = [(start, end) for start, end in names.given_names(text)
+                if _NAME_CUE.search(text[max(0, start - 30):start])]
+        listed = [Finding("pii", start, end, 0.7, GAZETTEER_DETECTOR, "PERSON")
+                  for start, end in [*names.spans(text, _OPENERS), *cued]
+                  if not _not_private(text[start:end])]
+        listed = [f for i, f in enumerate(listed)  # a cued given name inside a full name
+                  if not any(g.start <= f.start and f.end <= g.end and g != f
+                             for g in listed[:i])]
         self.load()
         joined = "\n\n".join(parts)
         findings: list[Finding] = []
@@ -106,15 +117,16 @@ class PersonNameDetector:
                                              entities=list(_NER_ENTITIES))
         for r in results:
             seg_start, text_start = max(s for s in segments if s[0] <= r.start)
-            value = joined[r.start:r.end]
-            start = text_start + r.start - seg_start
+            value, trimmed = _trim_name(joined[r.start:r.end])
+            start = text_start + r.start - seg_start + trimmed
             before = text[max(0, start - 30):start]
             if (r.score >= self.min_score and "\n\n" not in value
                     and _plausible_name(value, before)
                     and (r.entity_type == "PERSON" or _STRONG_CUE.search(before))):
                 findings.append(Finding("pii", start, start + len(value), r.score,
                                         NER_DETECTOR, "PERSON"))
-        return findings
+        return findings + [g for g in listed
+                           if all(g.end <= f.start or g.start >= f.end for f in findings)]
 
 
 # A lone capitalised word is a name only next to a cue; without one, spaCy-sm's single-token
@@ -167,6 +179,22 @@ def _not_private(value: str) -> bool:
                                         for name in _NOT_PRIVATE if " " in name)
 
 
+_TITLE = re.compile(r"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir)\.?\s+)+")
+
+
+def _trim_name(span: str) -> tuple[str, int]:
+    """The name inside an NER span and its offset in it: a leading title goes ("Mrs Patel"
+    is "Patel"), and so do trailing lowercase words spaCy ran on into ("Marek Zieliński
+    zadzwoni jutro")."""
+    title = _TITLE.match(span)
+    offset = title.end() if title else 0
+    words = list(re.finditer(r"\S+", span[offset:]))
+    while len(words) > 1 and not words[-1].group()[0].isupper():
+        words.pop()
+    end = offset + words[-1].end() if words else offset
+    return span[offset:end], offset
+
+
 def _plausible_name(value: str, before: str) -> bool:
     """spaCy-sm tags code identifiers, acronyms, places and brands as PERSON; filter the
     usual suspects (a name has a capital, no all-caps word, no code punctuation, and is not
@@ -179,7 +207,10 @@ def _plausible_name(value: str, before: str) -> bool:
             or any(w.isupper() and len(w) > 1 for w in words)
             or any(c in stripped for c in "_=(){}[]<>/\\@#$%")):
         return False
-    return len(words) > 1 or bool(_NAME_CUE.search(before[-30:]))
+    if _NAME_CUE.search(before[-30:]):
+        return True
+    # Without a cue, a multi-word span needs a known given name or surname in it.
+    return len(words) > 1 and gazetteer().backs(stripped)
 
 
 class PiiDetector:

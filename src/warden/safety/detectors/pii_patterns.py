@@ -31,7 +31,10 @@ _PHONE = re.compile(r"(?<![\w+./-])(?:\+|00)?\(?\d(?:[\d\u00a0 ().-]{5,20})\d(?!
 _NANP = re.compile(r"^(?:\+?1[ .-]?)?(?:\([2-9]\d\d\) ?|[2-9]\d\d[ .-])[2-9]\d\d[ .-]\d{4}$")
 _PHONE_CONTEXT = re.compile(
     r"(?i)(?:phone|tel\b|telephone|call|mobile|cell|fax|whats ?app|sms|text me|ring|"
-    r"reach|contact|number|dial|handy|t[ée]l[ée]fono|num[ée]ro|hotline)\W{0,3}"
+    r"reach|contact|number|dial|handy|t[ée]l[ée]fono|num[ée]ro|hotline|telefon\w*|"
+    r"rufnummer|anrufen|ruf\w* an|m[óo]vil|ll[aá]m\w*|portable|appel\w*|cellulare|chiam\w*|"
+    r"telefoon\w*|bel\b|mobiel|kom[óo]rk\w*|zadzwo\w*|dzwo\w*|telefone|celular|ligu\w*|"
+    r"cep\b|ara\b|ulaş\w*|tel\.)\W{0,3}"
     r"(?:\w+\W{1,3}){0,4}$")
 _DATE_LIKE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
 _PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "AU", "ES", "IT", "NL", "BR", "CA")
@@ -65,16 +68,54 @@ _SECRETS = re.compile("|".join(f"(?P<{kind}>{pattern})" for kind, pattern in (
     ("stripe", r"\b[rs]k_(?:live|test)_[0-9A-Za-z]{16,}\b"),
     ("warden", r"\bwk_[0-9a-f]{12}_[A-Za-z0-9_-]{20,}"),
     ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    ("huggingface", r"\bhf_[A-Za-z0-9]{30,}\b"),
+    ("gitlab", r"\bglpat-[A-Za-z0-9_-]{20,}"),
+    ("npm", r"\bnpm_[A-Za-z0-9]{36}\b"),
+    ("pypi", r"\bpypi-AgE[A-Za-z0-9_-]{50,}"),
+    ("sendgrid", r"\bSG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,64}"),
+    ("twilio", r"\b(?:AC|SK)[0-9a-f]{32}\b"),
+    ("digitalocean", r"\bdo[por]_v1_[a-f0-9]{64}\b"),
+    ("shopify", r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b"),
+    ("mailgun", r"\bkey-[0-9a-f]{32}\b"),
+    ("telegram", r"\b\d{8,10}:AA[A-Za-z0-9_-]{33}\b"),
+    ("azure", r"(?<=[Aa]ccount[Kk]ey=)[A-Za-z0-9+/]{40,}={0,2}"),
 )))
 _ASSIGNMENT_WORDS = ("key", "secret", "token", "pass", "pwd", "bearer")
 _ASSIGNMENT = re.compile(
     r"(?i)(?:api[_-]?key|apikey|secret(?:[_-]?key)?|token|access[_-]?key|auth[_-]?token|"
     r"client[_-]?secret|passw(?:or)?d|pwd|bearer)[\"']?\s*(?:[:=]|=>|\s)\s*[\"']?"
     r"([A-Za-z0-9+/_.~!@#$%^&*=-]{12,})")
+# Passwords told in prose ("my password is Tr0ub4dor&3", "PIN: 4821", "Passwort lautet ...")
+# are short and low-entropy, so they need a password word right before and a value that is
+# not a plain word.
+_SPOKEN_PASSWORD = re.compile(
+    r"(?i)\b(?:passw(?:or)?d|passwort|contrase[ñn]a|mot de passe|senha|parola d'ordine|"
+    r"wachtwoord|has[łl]o|[şs]ifre|passcode|passphrase|pin(?: code)?|wifi key|wi-fi key)"
+    r"(?:\s+(?:is|was|=|:|lautet|es|est|é|è|is nu|to|jest|:)|\s*[:=])\s*[\"'`]?"
+    r"([^\s\"'`]{4,64})")
+_URL_PASSWORD = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]{1,64}:([^\s:/@]{3,128})@[\w.-]+")
 _PLACEHOLDER = re.compile(r"(?i)your|example|placeholder|changeme|dummy|redacted|xxxx|\*\*\*|"
                           r"<|\$\{|\{\{|env|getenv|process\.|config\.|settings\.")
 _PEM = re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----"
                   r"(?:[\s\S]{0,8000}?-----END (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----)?")
+
+
+def _looks_like_password(value: str) -> bool:
+    """A value after "password is" that is not a word of the sentence: it has a digit or a
+    symbol beside letters, or is all digits (a PIN), and is no placeholder."""
+    if _PLACEHOLDER.search(value) or value.lower() in _NOT_PASSWORDS:
+        return False
+    has_alpha = any(c.isalpha() for c in value)
+    has_digit = any(c.isdigit() for c in value)
+    has_symbol = any(not c.isalnum() for c in value)
+    mixed_case = any(c.isupper() for c in value[1:]) and any(c.islower() for c in value)
+    return (value.isdigit() and 4 <= len(value) <= 8) or (
+        has_alpha and (has_digit or has_symbol or (mixed_case and len(value) >= 8)))
+
+
+_NOT_PASSWORDS = frozenset(("required", "incorrect", "invalid", "wrong", "expired", "reset",
+                            "changed", "optional", "hidden", "protected", "n/a", "none",
+                            "null", "****", "********"))
 
 
 def luhn_ok(digits: str) -> bool:
@@ -182,8 +223,26 @@ def _ip_ok(text: str, start: int, candidate: str) -> bool:
     if (_VERSION_CONTEXT.search(text[max(0, start - 12):start])
             or _SECTION_CONTEXT.search(text[max(0, start - 16):start])):
         return False
-    # Loopback, private, documentation and reserved ranges identify no one.
-    return address.is_global and not address.is_multicast
+    if (address.is_loopback or address.is_unspecified or address.is_multicast
+            or address.is_reserved or _NETWORK_SUFFIX.match(text, start + len(candidate))):
+        return False
+    # Private (RFC 1918) and link-local addresses still point at someone's machine, as
+    # Presidio treats them; documentation ranges (RFC 5737/3849) only when the text does not
+    # say it is an example.
+    return not (_is_documentation(address)
+                and _EXAMPLE_CONTEXT.search(text[max(0, start - 60):start]))
+
+
+_DOCUMENTATION_NETS = tuple(ipaddress.ip_network(n) for n in (
+    "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
+_NETWORK_SUFFIX = re.compile(r"/\d{1,3}\b")  # CIDR: a network, not a host
+_EXAMPLE_CONTEXT = re.compile(r"(?i)\b(?:example|examples|documentation|e\.g\.|such as|"
+                              r"placeholder|sample)\b")
+
+
+def _is_documentation(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return any(address.version == net.version and address in net
+               for net in _DOCUMENTATION_NETS)
 
 
 def _find(text: str) -> Iterator[Finding]:
@@ -226,15 +285,23 @@ def _find(text: str) -> Iterator[Finding]:
 def _find_secrets(text: str) -> Iterator[Finding]:
     for m in _SECRETS.finditer(text):
         yield Finding("pii", m.start(), m.end(), 0.99, f"{DETECTOR}.{m.lastgroup}", "SECRET")
-    lowered = text.lower()
-    if not any(word in lowered for word in _ASSIGNMENT_WORDS):
-        return
-    for m in _ASSIGNMENT.finditer(text):
-        value = m.group(1).rstrip(".")
-        if (not _PLACEHOLDER.search(value) and entropy(value) >= 3.0
-                and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)):
+    for m in _SPOKEN_PASSWORD.finditer(text):
+        value = m.group(1).rstrip(".,;:!?)")
+        if _looks_like_password(value):
             yield Finding("pii", m.start(1), m.start(1) + len(value), 0.8,
-                          f"{DETECTOR}.assignment", "SECRET")
+                          f"{DETECTOR}.password", "SECRET")
+    for m in _URL_PASSWORD.finditer(text):
+        if not _PLACEHOLDER.search(m.group(1)):
+            yield Finding("pii", m.start(1), m.end(1), 0.85, f"{DETECTOR}.url_password",
+                          "SECRET")
+    lowered = text.lower()
+    if any(word in lowered for word in _ASSIGNMENT_WORDS):
+        for m in _ASSIGNMENT.finditer(text):
+            value = m.group(1).rstrip(".")
+            if (not _PLACEHOLDER.search(value) and entropy(value) >= 3.0
+                    and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)):
+                yield Finding("pii", m.start(1), m.start(1) + len(value), 0.8,
+                              f"{DETECTOR}.assignment", "SECRET")
     if "PRIVATE KEY" in text:
         for m in _PEM.finditer(text):
             yield Finding("pii", m.start(), m.end(), 0.99, f"{DETECTOR}.pem", "PRIVATE_KEY")
