@@ -133,8 +133,9 @@ def test_pending_prefix_holds_a_possible_start_of_a_mapped_value() -> None:
 
 
 def test_pipeline_masks_a_repeat_in_another_message_even_an_earlier_one() -> None:
-    """Real NER finds "Tevita Fifita" (in no name list) only in the sentence that gives it context; the bare
-    name in the earlier and later messages is masked because the request mapped it."""
+    """Real NER finds "Tevita Fifita" (in no name list) only in the sentence that gives it
+    context; the bare name in the earlier and later messages is masked because the request
+    mapped it."""
     pipeline = GuardPipeline()
     person = "Tevita Fifita"
     assert pipeline.scan(f"{person} rocks.") == []  # the gap this guards against
