@@ -26,6 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from warden.safety.classifier.builtin import WINDOW_CHARS  # noqa: E402
 from warden.safety.classifier.features import FeatureSpec  # noqa: E402
 from warden.safety.training.fit import FitSettings, fit_head, prepare  # noqa: E402
 from warden.safety.training.metrics import binary_report  # noqa: E402
@@ -34,7 +35,15 @@ from warden.safety.training.sources import builtin_rows, files_for  # noqa: E402
 
 # Target false-positive rates (on validation) from issue 12.
 TARGET_FPR = {"crisis": 0.05, "toxicity": 0.05, "injection": 0.02}
-SETTINGS = {name: FitSettings(target_fpr=fpr, c_screen=16.0, c_full=16.0, embed_weight=1.0)
+# Documents and tool output get a looser false-positive budget than users' own turns: with
+# one shared 2% budget, documents full of instructions for people (install guides,
+# policies, security articles quoting attacks) spent all of it, users' turns were held to a
+# tenth of it, and plain "ignore all previous instructions" passed. A false positive on a
+# retrieved chunk drops that chunk from the context; on a tool result it blocks the call.
+INDIRECT_TARGET_FPR = {"injection": 0.10}
+SETTINGS = {name: FitSettings(target_fpr=fpr, c_screen=16.0, c_full=16.0, embed_weight=1.0,
+                              window_chars=WINDOW_CHARS[name],
+                              indirect_target_fpr=INDIRECT_TARGET_FPR.get(name))
             for name, fpr in TARGET_FPR.items()}
 
 
@@ -95,7 +104,7 @@ def train(name: str, out: Path, embed: EmbeddingCache) -> dict[str, object]:
     from warden.safety.classifier.head import Head
 
     shipped = Head.load(card_path.read_text(encoding="utf-8"), weights)
-    prep = prepare(rows, shipped.spec, embed)
+    prep = prepare(rows, shipped.spec, embed, window_chars=SETTINGS[name].window_chars)
     screen = shipped.screen(prep.chars)
     full = shipped.full(prep.chars, prep.vectors)
     best = np.full(len(rows), -1.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from importlib import resources
 from typing import Any
 
 from warden.safety.detectors.name_gazetteer import gazetteer
@@ -149,7 +150,8 @@ _STRONG_CUE = re.compile(
 
 
 # Brands, products and software that spaCy-sm reads as people ("John Deere", "Istio"), and
-# public figures whose names identify no private person. A span counts as one of these
+# public figures and fictional people whose names identify no private person
+# (data/public_names.txt). A span counts as one of these
 # when its words, or the words it starts with, match an entry.
 _NOT_PRIVATE = frozenset("""
 john deere|jack daniel's|jack daniels|ben & jerry's|ben and jerry's|tommy hilfiger|
@@ -170,7 +172,10 @@ barack obama|donald trump|joe biden|elon musk|bill gates|steve jobs|jeff bezos|
 mark zuckerberg|taylor swift|napoleon|napoleon bonaparte|queen elizabeth|
 mahatma gandhi|martin luther king|nelson mandela|winston churchill|jane austen|
 elizabeth bennet|sherlock holmes|harry potter|jane doe|john doe
-""".replace("\n", "").split("|"))
+""".replace("\n", "").split("|")) | frozenset(
+    line.strip().lower() for line in resources.files("warden.safety").joinpath(
+        "data/public_names.txt").read_text("utf-8").splitlines()
+    if line.strip() and not line.startswith("#"))
 
 
 def _not_private(value: str) -> bool:

@@ -26,6 +26,7 @@ from scipy import sparse
 
 from warden.safety.classifier.features import FeatureSpec, char_ngrams
 from warden.safety.classifier.head import Head, Platt
+from warden.safety.classifier.windows import windows
 from warden.safety.textviews import views
 from warden.safety.training.metrics import binary_report
 from warden.safety.training.rows import FOLDS, Row
@@ -43,6 +44,12 @@ class FitSettings:
     max_screen_loss: float = 0.01    # validation recall the screen may cost
     prior_weight: float = 4.0        # scale of the cosine-to-description column, if any
     seed: int = 0
+    # The detector scores windows of this many characters; a negative row longer than one
+    # window also trains (and is validated) window by window, as it will be read. None:
+    # whole rows only (operator categories, whose examples are short).
+    window_chars: int | None = None
+    # Target FPR for documents and tool output, if not `target_fpr`.
+    indirect_target_fpr: float | None = None
 
 
 @dataclass
@@ -57,13 +64,22 @@ class Prepared:
 
 
 def prepare(rows: Sequence[Row], spec: FeatureSpec, embed: Embed,
-            prior: np.ndarray | None = None) -> Prepared:
+            prior: np.ndarray | None = None, window_chars: int | None = None) -> Prepared:
+    """Each row's views; a negative row longer than `window_chars` adds the views of each of
+    its windows. Only negatives: which window of a positive document holds the planted
+    instruction is unknown, so its benign windows would be positives by mistake."""
     texts: list[str] = []
     owner: list[int] = []
     for i, row in enumerate(rows):
-        for view in views(row.text):
-            texts.append(view)
-            owner.append(i)
+        parts = [row.text]
+        if window_chars is not None and row.label == 0 and len(row.text) > window_chars:
+            cut = windows(row.text, window_chars)
+            if len(cut) > 1:
+                parts += [row.text[w.start:w.end] for w in cut]
+        for part in parts:
+            for view in views(part):
+                texts.append(view)
+                owner.append(i)
     return Prepared(list(rows), np.asarray(owner), char_ngrams(spec, texts),
                     np.asarray(embed(texts), dtype=np.float32), prior)
 
@@ -167,34 +183,41 @@ def fit_head(name: str, rows: Sequence[Row], spec: FeatureSpec, settings: FitSet
     `rules` (per row, optional) are the flags of exact patterns that run beside the model
     (a finding from either counts): the threshold is then chosen for the combination, so
     the patterns spend part of the false-positive budget instead of adding to it."""
-    prep = prepare(rows, spec, embed, prior)
+    prep = prepare(rows, spec, embed, prior, settings.window_chars)
     labels = np.array([r.label for r in prep.rows])
     own = np.array([r.own for r in prep.rows])
     z_screen, z_full = out_of_fold(prep, settings)
     screen_platt, full_platt = platt(z_screen, labels), platt(z_full, labels)
     p_screen, p_full = screen_platt(z_screen), full_platt(z_full)
+    # Users' own turns and documents/tool output (indirect injection) are read with
+    # different thresholds, each chosen on its own validation rows for the target FPR:
+    # documents full of imperatives for people ("override the default port") need a higher
+    # bar than chat turns, and one shared threshold spent the whole false-positive budget on
+    # documents while chat turns stayed at a fraction of it.
+    indirect = own & np.array([r.source in ("document", "tool") for r in prep.rows])
+    direct = own & ~indirect
+    if settings.indirect_target_fpr is None or not 0 < labels[direct].sum() < direct.sum():
+        direct = own  # one budget for every source
     options = [np.zeros(len(labels), dtype=bool)]
     if rules is not None:
         options.append(np.asarray(rules, dtype=bool))
     best: tuple[float, float, float, np.ndarray] | None = None
     for ruled in options:  # patterns are kept only if they raise validation recall
-        threshold = choose_threshold(np.where(ruled, 1.0, p_full)[own], labels[own],
+        threshold = choose_threshold(np.where(ruled, 1.0, p_full)[direct], labels[direct],
                                      settings.target_fpr)
         screen_threshold = choose_screen(p_screen[own], p_full[own] >= threshold,
                                          labels[own], settings.max_screen_loss)
         hit = ((p_screen >= screen_threshold) & (p_full >= threshold)) | ruled
-        recall = float(hit[own & (labels == 1)].mean())
+        recall = float(hit[direct & (labels == 1)].mean())
         if best is None or recall > best[0] + 1e-9:
             best = (recall, threshold, screen_threshold, ruled)
     assert best is not None
     _, threshold, screen_threshold, ruled = best
-    # Documents and tool output (indirect injection) get their own threshold, chosen on
-    # their validation rows for the same target, and never stricter than the general one.
-    indirect = own & np.array([r.source in ("document", "tool") for r in prep.rows])
     indirect_threshold = threshold
     if 0 < labels[indirect].sum() < indirect.sum():
-        indirect_threshold = min(threshold, choose_threshold(
-            p_full[indirect], labels[indirect], settings.target_fpr))
+        indirect_threshold = choose_threshold(p_full[indirect], labels[indirect],
+                                              settings.indirect_target_fpr
+                                              or settings.target_fpr)
     everything = np.arange(len(prep.owner))
     s_w, s_b = _fit(prep, everything, settings, full=False)
     f_w, f_b = _fit(prep, everything, settings, full=True)
@@ -204,7 +227,8 @@ def fit_head(name: str, rows: Sequence[Row], spec: FeatureSpec, settings: FitSet
     full_emb = f_w[n:n + d] * settings.embed_weight
     if prior is not None:
         full_emb = full_emb + f_w[n + d] * settings.prior_weight * prior
-    model_hit = (p_screen >= screen_threshold) & (p_full >= threshold)
+    by_source = np.where(indirect, indirect_threshold, threshold)
+    model_hit = (p_screen >= screen_threshold) & (p_full >= by_source)
     validation = model_hit | ruled
     card = {"settings": {k: getattr(settings, k) for k in settings.__dataclass_fields__},
             "rows": {"own": int(own.sum()), "borrowed": int((~own).sum()),

@@ -23,8 +23,9 @@ BORROWED = (f"{GUARD}/crisis.jsonl", f"{GUARD}/toxicity.jsonl", f"{GUARD}/inject
             f"{GUARD}/bias.jsonl", f"{GUARD}/therapeutic.jsonl", f"{OLD}/crisis.jsonl",
             f"{OLD}/toxicity.jsonl", f"{OLD}/injection.jsonl")
 # No row of these is a crisis, abuse or an attack (openers.jsonl: the first words of answers,
-# written by scripts/structured_negatives.py).
-NEUTRAL = (f"{OLD}/pii.jsonl", f"{GUARD}/openers.jsonl")
+# and fragments.jsonl: ordinary sentences cut mid-way; both by scripts/structured_negatives.py).
+NEUTRAL = (f"{OLD}/pii.jsonl", f"{GUARD}/openers.jsonl",
+           f"{GUARD}/fragments.jsonl")
 
 
 def _read(root: Path, path: str) -> list[Row]:
