@@ -48,6 +48,8 @@ def labels(text: str) -> list[tuple[str, str]]:
     ("das Passwort lautet Hund#2024", "SECRET", "Hund#2024"),
     ("la contraseña es Gato_azul9", "SECRET", "Gato_azul9"),
     ("the PIN is 4821.", "SECRET", "4821"),
+    ('{"user": "mhall", "password": "hunter2!"}', "SECRET", "hunter2!"),
+    ("login: jdoe / pw: Blue42river", "SECRET", "Blue42river"),
     ("DATABASE_URL=postgres://app:Xk29vLq8@db.internal:5432/prod", "SECRET", "Xk29vLq8"),
     ("token hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "SECRET",
      "hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"),
@@ -79,12 +81,14 @@ def test_private_key_block_is_one_finding() -> None:
     "Listen on 127.0.0.1, 0.0.0.0 and ::1; route 10.0.0.0/8 and 192.168.1.0/24",
     "Documentation examples use 192.0.2.10 and 2001:db8::1 as addresses.",
     "Your password is required; the password was reset; PIN code: optional",
+    "Please pass the salt; you shall not pass: ever; the mountain pass: closed",
     "set password: ${DB_PASSWORD} or password=<your-password>",
     "netmask 255.255.255.0, MAC 00:1A:2B:3C:4D:5E, at 12:30:45, std::vector",
     "docs: send user@example.com or admin@corp.test a message",
     "API_KEY=your_api_key_here and token=<YOUR_TOKEN> and password=os.environ['PW']",
     "Set token_limit: 4096; the secret sauce is paprika.",
     "Dial 911 or 112; flight LH 454 leaves at 13:05.",
+    "git clone git@github.com:warden-dev/warden.git; SKU 812-55-0041 is out of stock",
 ])
 def test_pattern_hard_negatives(text: str) -> None:
     assert labels(text) == []
@@ -141,6 +145,8 @@ def with_ner() -> PiiDetector:
     ("Proofread: Kateryna Shevchenko has volunteered since 2019.", "Kateryna Shevchenko"),
     ("Hey Bartholomew, the pull request is ready.", "Bartholomew"),
     ("Mrs Patel from accounting approved it.", "Patel"),
+    # A private person whose name starts like a public one's.
+    ("Card 4485275742308178, name on card Victor Hugo Almeida.", "Victor Hugo Almeida"),
 ])
 def test_ner_finds_person_names(with_ner: PiiDetector, text: str, name: str) -> None:
     found = [(f.label, text[f.start:f.end]) for f in with_ner.scan(text)]
@@ -156,7 +162,10 @@ def test_ner_leaves_non_names_alone(with_ner: PiiDetector) -> None:
                  "Victoria Station is closed for repairs.",
                  "Open the Terminal and type Git Status.",
                  "I bought a John Deere tractor last spring.",
-                 "Maria Hospital and Jordan Street are near the station."]:
+                 "Maria Hospital and Jordan Street are near the station.",
+                 # Public and fictional people (data/public_names.txt), whole or in part.
+                 "The Gaussian distribution is named after Carl Friedrich Gauss.",
+                 "Angela Merkel's memoir and Sherlock Holmes stories are on the shelf."]:
         assert [f for f in with_ner.scan(text) if f.label == "PERSON"] == [], text
 
 

@@ -106,7 +106,7 @@ class PersonNameDetector:
                 if _NAME_CUE.search(text[max(0, start - 30):start])]
         listed = [Finding("pii", start, end, 0.7, GAZETTEER_DETECTOR, "PERSON")
                   for start, end in [*names.spans(text, _OPENERS), *cued]
-                  if not _not_private(text[start:end])]
+                  if not _public(text, start, end)]
         listed = [f for i, f in enumerate(listed)  # a cued given name inside a full name
                   if not any(g.start <= f.start and f.end <= g.end and g != f
                              for g in listed[:i])]
@@ -172,16 +172,35 @@ barack obama|donald trump|joe biden|elon musk|bill gates|steve jobs|jeff bezos|
 mark zuckerberg|taylor swift|napoleon|napoleon bonaparte|queen elizabeth|
 mahatma gandhi|martin luther king|nelson mandela|winston churchill|jane austen|
 elizabeth bennet|sherlock holmes|harry potter|jane doe|john doe
-""".replace("\n", "").split("|")) | frozenset(
+""".replace("\n", "").split("|"))
+# Public and fictional people: the whole span must be the name (possessive aside), so that
+# "Victor Hugo Almeida" is still a private person.
+_PUBLIC_NAMES = frozenset(
     line.strip().lower() for line in resources.files("warden.safety").joinpath(
         "data/public_names.txt").read_text("utf-8").splitlines()
     if line.strip() and not line.startswith("#"))
 
 
+_WORDS_BEFORE = re.compile(r"(?:[A-Z][\w'’.-]*\s+){1,2}$")
+
+
+def _public(text: str, start: int, end: int) -> bool:
+    """`text[start:end]` is a public name, alone or as the end of one ("Friedrich Gauss" in
+    "Carl Friedrich Gauss")."""
+    if _not_private(text[start:end]):
+        return True
+    before = _WORDS_BEFORE.search(text[max(0, start - 40):start])
+    if before is None:
+        return False
+    words = before.group().split()
+    return any(_not_private(" ".join(words[i:]) + " " + text[start:end])
+               for i in range(len(words)))
+
+
 def _not_private(value: str) -> bool:
     words = " ".join(value.lower().replace("’", "'").split())
-    return words in _NOT_PRIVATE or any(words.startswith(name + " ")
-                                        for name in _NOT_PRIVATE if " " in name)
+    return (words in _NOT_PRIVATE or words.removesuffix("'s") in _PUBLIC_NAMES
+            or any(words.startswith(name + " ") for name in _NOT_PRIVATE if " " in name))
 
 
 _TITLE = re.compile(r"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir)\.?\s+)+")

@@ -43,6 +43,11 @@ _CARD = re.compile(r"(?<![\w.-])(?:\d[ -]?){12,18}\d(?![\w]|[.-]\d)")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)"
                    r"(?![A-Za-z0-9])")
 _SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w]|-\d)")
+_SSH_REMOTE = re.compile(r":[\w./~-]")
+# An SSN-shaped number right after a product or order word is that id ("SKU 812-55-0041").
+_ID_CONTEXT = re.compile(r"(?i)\b(?:sku|order|part|item|model|ref(?:erence)?|invoice|"
+                         r"ticket|case|serial|article|product|po)\b(?:\s*(?:no\.?|number|#|"
+                         r"id))?\s*[:#]?\s*$")
 _SSN_BARE = re.compile(r"(?i)(?:ssn|social security(?: number| no\.?| #)?)\W{0,4}(\d{9})\b")
 _IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
                    r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)")
@@ -89,10 +94,11 @@ _ASSIGNMENT = re.compile(
 # are short and low-entropy, so they need a password word right before and a value that is
 # not a plain word.
 _SPOKEN_PASSWORD = re.compile(
-    r"(?i)\b(?:passw(?:or)?d|passwort|contrase[ñn]a|mot de passe|senha|parola d'ordine|"
+    r"(?i)\b(?:(?:passw(?:or)?d|passwort|contrase[ñn]a|mot de passe|senha|parola d'ordine|"
     r"wachtwoord|has[łl]o|[şs]ifre|passcode|passphrase|pin(?: code)?|wifi key|wi-fi key)"
-    r"(?:\s+(?:is|was|=|:|lautet|es|est|é|è|is nu|to|jest|:)|\s*[:=])\s*[\"'`]?"
-    r"([^\s\"'`]{4,64})")
+    r"(?:\s+(?:is|was|=|:|lautet|es|est|é|è|is nu|to|jest)|[\"']?\s*[:=])"
+    # Short forms only before ":" or "=": "pw: ...", "pass=...", "pwd: ..." (JSON or prose).
+    r"|(?:pw|pwd|pass)[\"']?\s*[:=])\s*[\"'`]?([^\s\"'`]{4,64})")
 _URL_PASSWORD = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]{1,64}:([^\s:/@]{3,128})@[\w.-]+")
 _PLACEHOLDER = re.compile(r"(?i)your|example|placeholder|changeme|dummy|redacted|xxxx|\*\*\*|"
                           r"<|\$\{|\{\{|env|getenv|process\.|config\.|settings\.")
@@ -251,7 +257,8 @@ def _find(text: str) -> Iterator[Finding]:
 
     if "@" in text:
         for m in _EMAIL.finditer(text):
-            if _email_domain_ok(m.group(1)):
+            # "git@github.com:org/repo.git" is an SSH remote, not a mailbox.
+            if _email_domain_ok(m.group(1)) and not _SSH_REMOTE.match(text, m.end()):
                 yield hit(m.start(), m.end(), "EMAIL_ADDRESS", 0.95)
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m.group())
@@ -261,7 +268,8 @@ def _find(text: str) -> Iterator[Finding]:
         if iban_ok(m.group(1)):
             yield hit(m.start(1), m.end(1), "IBAN_CODE", 0.95)
     for m in _SSN.finditer(text):
-        if ssn_ok(m.group(1), m.group(3), m.group(4)):
+        if ssn_ok(m.group(1), m.group(3), m.group(4)) \
+                and not _ID_CONTEXT.search(text[max(0, m.start() - 24):m.start()]):
             yield hit(m.start(), m.end(), "US_SSN", 0.85)
     for m in _SSN_BARE.finditer(text):
         d = m.group(1)
@@ -286,7 +294,9 @@ def _find_secrets(text: str) -> Iterator[Finding]:
     for m in _SECRETS.finditer(text):
         yield Finding("pii", m.start(), m.end(), 0.99, f"{DETECTOR}.{m.lastgroup}", "SECRET")
     for m in _SPOKEN_PASSWORD.finditer(text):
-        value = m.group(1).rstrip(".,;:!?)")
+        # A quoted value is taken whole; in prose, trailing punctuation ends the sentence.
+        quoted = text[m.end(1):m.end(1) + 1] in ("\"", "'", "`")
+        value = m.group(1) if quoted else m.group(1).rstrip(".,;:!?)")
         if _looks_like_password(value):
             yield Finding("pii", m.start(1), m.start(1) + len(value), 0.8,
                           f"{DETECTOR}.password", "SECRET")
