@@ -48,7 +48,8 @@ class FitSettings:
     # window also trains (and is validated) window by window, as it will be read. None:
     # whole rows only (operator categories, whose examples are short).
     window_chars: int | None = None
-    # Target FPR for documents and tool output, if not `target_fpr`.
+    # Target FPR for documents and tool output, with their own threshold; None: one
+    # threshold for every source.
     indirect_target_fpr: float | None = None
 
 
@@ -214,10 +215,9 @@ def fit_head(name: str, rows: Sequence[Row], spec: FeatureSpec, settings: FitSet
     assert best is not None
     _, threshold, screen_threshold, ruled = best
     indirect_threshold = threshold
-    if 0 < labels[indirect].sum() < indirect.sum():
+    if settings.indirect_target_fpr is not None and direct is not own:
         indirect_threshold = choose_threshold(p_full[indirect], labels[indirect],
-                                              settings.indirect_target_fpr
-                                              or settings.target_fpr)
+                                              settings.indirect_target_fpr)
     everything = np.arange(len(prep.owner))
     s_w, s_b = _fit(prep, everything, settings, full=False)
     f_w, f_b = _fit(prep, everything, settings, full=True)
