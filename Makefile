@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test check typecheck bench lint clean guard-models name-gazetteer
+.PHONY: install serve test check typecheck bench lint clean guard-models name-gazetteer static-vectors
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: install
 # The shipped guard classifiers (src/warden/safety/models/), from data/guard/ (seeded).
 guard-models: install
 	$(BIN)/python scripts/train_guard.py
+
+# The guard's static sentence vectors, distilled from MiniLM (retrain the heads afterwards).
+static-vectors: install
+	$(BIN)/python scripts/distil_static_vectors.py
 
 # The PII detector's given-name and surname list (src/warden/safety/data/names.txt), from Faker.
 name-gazetteer: install

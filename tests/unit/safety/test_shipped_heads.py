@@ -23,3 +23,11 @@ def test_card_checksums_match_the_training_files(category: str) -> None:
     stale = [path for path, digest in card["data"].items()
              if sha256_file(ROOT / path) != digest]
     assert stale == [], f"{category}: retrain with `make guard-models`; changed: {stale}"
+
+
+@pytest.mark.parametrize("category", ["crisis", "injection", "toxicity"])
+def test_heads_were_trained_on_the_shipped_static_table(category: str) -> None:
+    card = json.loads((MODELS / f"{category}.json").read_text(encoding="utf-8"))
+    assert card["features"]["embedding"] == "minilm-static"
+    assert card["encoder"]["table_sha256"] == sha256_file(MODELS / "minilm-static.npz"), \
+        f"{category}: the static table changed; retrain with `make guard-models`"

@@ -1,10 +1,11 @@
 """A guard category as a pipeline detector: windows, views, screen, then the full model.
 
 For each window of the text and each view of it (canonical, decoded): the screen (n-grams
-only) clears most ordinary text in about a millisecond; a view that passes the screen is
-embedded with MiniLM (cached per sentence) and scored by the full model; a window is flagged
-when its best view reaches the head's threshold. The finding spans the window in the
-original text and carries the calibrated probability as its score.
+only) clears most ordinary text; a view that passes the screen is embedded (the static
+encoder distilled from MiniLM, or MiniLM itself where an older card names it) and scored by
+the full model; a window is flagged when its best view reaches the head's threshold. The
+finding spans the window in the original text and carries the calibrated probability as its
+score.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from warden.safety.classifier.features import embeddings
+from warden.safety.classifier.features import default_embedder, embeddings
 from warden.safety.classifier.head import Head
 from warden.safety.classifier.windows import MAX_CHARS, analysed
 from warden.safety.policy import Category, Finding
@@ -62,7 +63,10 @@ class ClassifierDetector:
         self._lock = threading.Lock()
 
     def load(self) -> None:
-        _ = self.head
+        """Read (or train) the head and load its encoder now, not on the first request."""
+        head = self.head
+        if self._embedder is None:
+            self._embedder = default_embedder(head.spec)
 
     @property
     def head(self) -> Head:
@@ -78,7 +82,8 @@ class ClassifierDetector:
         """(start, end, best calibrated probability) per window; windows cleared by the
         screen report their screen probability instead (always below the threshold)."""
         head = self.head
-        analysis = analysed(text, head.spec, self.max_chars)
+        analysis = analysed(text, head.spec, self.max_chars,
+                            bool(head.card.get("sentences", False)))
         if not analysis.texts:
             return []
         screen = head.screen(analysis.chars)
@@ -86,7 +91,8 @@ class ClassifierDetector:
         np.maximum.at(best, analysis.owner, np.minimum(screen, head.threshold * 0.999))
         passed = np.where(screen >= head.screen_threshold)[0]
         if passed.size:
-            vectors = embeddings([analysis.texts[i] for i in passed], self._embedder)
+            vectors = embeddings([analysis.texts[i] for i in passed], self._embedder,
+                                 head.spec)
             full = head.full(analysis.chars[passed], vectors)
             np.maximum.at(best, analysis.owner[passed], full)
         return [(w.start, w.end, float(p)) for w, p in zip(analysis.windows, best,

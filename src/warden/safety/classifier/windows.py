@@ -2,9 +2,14 @@
 
 A long text is cut at sentence ends into windows of at most `max_chars`, so one abusive
 sentence or one planted instruction in a long benign document is scored nearly on its own
-instead of being averaged away. A window whose canonical view differs (decoded, unmasked)
-is scored in every view; `Analysis` holds those views and their n-gram features, computed
-once per text and shared by every category's detector (a small per-process cache).
+instead of being averaged away. Where a head's card says so (`sentences`, chosen on
+validation), a window of several sentences is also scored sentence by sentence (`pieces`):
+the sentence vector is a mean of token vectors, and "I want to end my life." after a name,
+an address and an unrelated request averaged below the crisis threshold (0.12) although it
+scores 0.99 alone. A window's score is then the best of the window and its sentences. A
+window whose canonical view differs (decoded, unmasked) is scored in every view; `Analysis`
+holds those views and their n-gram features, computed once per text and shared by every
+category's detector (a small per-process cache).
 """
 
 from __future__ import annotations
@@ -54,22 +59,49 @@ def windows(text: str, max_chars: int = MAX_CHARS) -> list[Window]:
     return out
 
 
+# A sentence needs this many words to be scored on its own (shorter ones are judged only
+# inside their window: one or two words carry too little evidence, see detector.py).
+PIECE_MIN_WORDS = 3
+_WORD = re.compile(r"\w+")
+
+
+def sentences(text: str) -> list[str]:
+    return [m.group(0) for m in _SENTENCE.finditer(text)]
+
+
+def pieces(text: str, max_chars: int = MAX_CHARS) -> list[tuple[int, str]]:
+    """(window index, text) for each window and, where a window holds several sentences,
+    each of its sentences of at least `PIECE_MIN_WORDS` words."""
+    out: list[tuple[int, str]] = []
+    for i, w in enumerate(windows(text, max_chars)):
+        part = text[w.start:w.end]
+        out.append((i, part))
+        found = sentences(part)
+        if len(found) > 1:
+            out += [(i, s) for s in found if len(_WORD.findall(s)) >= PIECE_MIN_WORDS]
+    return out
+
+
 @dataclass(frozen=True)
 class Analysis:
-    """A text's windows, the views of each window, and their n-gram features."""
+    """A text's windows, the views of each window and of its sentences (`pieces`), and
+    their n-gram features."""
 
     windows: tuple[Window, ...]
-    texts: tuple[str, ...]       # one per view
+    texts: tuple[str, ...]       # one per view of a piece
     owner: np.ndarray            # view index -> window index
     chars: sparse.csr_matrix
 
 
-def analyse(text: str, spec: FeatureSpec, max_chars: int = MAX_CHARS) -> Analysis:
+def analyse(text: str, spec: FeatureSpec, max_chars: int = MAX_CHARS,
+            sentences: bool = False) -> Analysis:
     found = windows(text, max_chars)
     texts: list[str] = []
     owner: list[int] = []
-    for i, w in enumerate(found):
-        for view in views(text[w.start:w.end]):
+    scored = pieces(text, max_chars) if sentences else \
+        [(i, text[w.start:w.end]) for i, w in enumerate(found)]
+    for i, piece in scored:
+        for view in views(piece):
             if view.strip():
                 texts.append(view)
                 owner.append(i)
@@ -79,19 +111,20 @@ def analyse(text: str, spec: FeatureSpec, max_chars: int = MAX_CHARS) -> Analysi
 
 
 _CACHE_SIZE = 64
-_cache: OrderedDict[tuple[FeatureSpec, int, str], Analysis] = OrderedDict()
+_cache: OrderedDict[tuple[FeatureSpec, int, bool, str], Analysis] = OrderedDict()
 _lock = threading.Lock()
 
 
-def analysed(text: str, spec: FeatureSpec, max_chars: int = MAX_CHARS) -> Analysis:
+def analysed(text: str, spec: FeatureSpec, max_chars: int = MAX_CHARS,
+             sentences: bool = False) -> Analysis:
     """`analyse`, remembered for the last few texts: the crisis, toxicity and injection
     detectors (and operator categories) of one check share one analysis."""
-    key = (spec, max_chars, text)
+    key = (spec, max_chars, sentences, text)
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    result = analyse(text, spec, max_chars)
+    result = analyse(text, spec, max_chars, sentences)
     with _lock:
         _cache[key] = result
         while len(_cache) > _CACHE_SIZE:

@@ -18,6 +18,7 @@ Seeded and deterministic: the same rows give the same weights.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ from scipy import sparse
 
 from warden.safety.classifier.features import FeatureSpec, char_ngrams
 from warden.safety.classifier.head import Head, Platt
-from warden.safety.classifier.windows import windows
+from warden.safety.classifier.windows import pieces, windows
 from warden.safety.textviews import views
 from warden.safety.training.metrics import binary_report
 from warden.safety.training.rows import FOLDS, Row
@@ -62,27 +63,46 @@ class Prepared:
     chars: sparse.csr_matrix
     vectors: np.ndarray
     prior: np.ndarray | None = None   # unit direction (an operator category's description)
+    trained: np.ndarray | None = None  # per view: a training example (else scored only)
+    sentences: bool = False            # windows' sentences are scored on their own
+
+    def learned(self, idx: np.ndarray) -> np.ndarray:
+        """The views of `idx` that models are trained on."""
+        return idx if self.trained is None else idx[self.trained[idx]]
 
 
 def prepare(rows: Sequence[Row], spec: FeatureSpec, embed: Embed,
-            prior: np.ndarray | None = None, window_chars: int | None = None) -> Prepared:
-    """Each row's views; a negative row longer than `window_chars` adds the views of each of
-    its windows. Only negatives: which window of a positive document holds the planted
-    instruction is unknown, so its benign windows would be positives by mistake."""
+            prior: np.ndarray | None = None, window_chars: int | None = None, *,
+            sentences: bool = False) -> Prepared:
+    """Each row's views, as training examples and as the detector will score them.
+
+    Trained on: the row itself and, for a negative longer than `window_chars`, each of
+    its windows. Scored only (validation, never training), with `sentences`: every other
+    piece the detector then reads (`windows.pieces`: windows and their sentences). A
+    piece of a labelled row is not labelled itself: a sentence of a security article
+    quoting "ignore all previous instructions" is an attack on its own, and which
+    sentence of a positive holds the intent is unknown. So pieces raise a row's
+    validation score as they raise its score at run time, and the threshold is chosen
+    for that, but no model learns from them."""
     texts: list[str] = []
     owner: list[int] = []
+    trained: list[bool] = []
     for i, row in enumerate(rows):
-        parts = [row.text]
+        learn = [row.text]
         if window_chars is not None and row.label == 0 and len(row.text) > window_chars:
             cut = windows(row.text, window_chars)
             if len(cut) > 1:
-                parts += [row.text[w.start:w.end] for w in cut]
-        for part in parts:
+                learn += [row.text[w.start:w.end] for w in cut]
+        score = [] if window_chars is None or not sentences else list(dict.fromkeys(
+            p for _, p in pieces(row.text, window_chars) if p not in learn))
+        for part, learned in [(p, True) for p in learn] + [(p, False) for p in score]:
             for view in views(part):
                 texts.append(view)
                 owner.append(i)
+                trained.append(learned)
     return Prepared(list(rows), np.asarray(owner), char_ngrams(spec, texts),
-                    np.asarray(embed(texts), dtype=np.float32), prior)
+                    np.asarray(embed(texts), dtype=np.float32), prior,
+                    np.asarray(trained, dtype=bool), sentences and window_chars is not None)
 
 
 def _logistic(c: float, seed: int) -> object:
@@ -137,7 +157,7 @@ def out_of_fold(prep: Prepared, settings: FitSettings) -> tuple[np.ndarray, np.n
     screen = np.zeros(len(prep.rows))
     full = np.zeros(len(prep.rows))
     for k in range(FOLDS):
-        train, test = np.where(folds != k)[0], np.where(folds == k)[0]
+        train, test = prep.learned(np.where(folds != k)[0]), np.where(folds == k)[0]
         for is_full, out in ((False, screen), (True, full)):
             w, b = _fit(prep, train, settings, is_full)
             z = _design(prep, test, settings, is_full) @ w + b
@@ -183,8 +203,22 @@ def fit_head(name: str, rows: Sequence[Row], spec: FeatureSpec, settings: FitSet
 
     `rules` (per row, optional) are the flags of exact patterns that run beside the model
     (a finding from either counts): the threshold is then chosen for the combination, so
-    the patterns spend part of the false-positive budget instead of adding to it."""
-    prep = prepare(rows, spec, embed, prior, settings.window_chars)
+    the patterns spend part of the false-positive budget instead of adding to it.
+
+    A windowed category is fitted twice, without and with scoring each sentence of a window
+    on its own (`windows.pieces`); the card keeps the variant with the higher validation
+    recall at the same false-positive target (`sentences`), and both recalls."""
+    variants = [_fit_prepared(name, prepare(rows, spec, embed, prior, settings.window_chars,
+                                            sentences=sentences), settings,
+                              spec=spec, prior=prior, rules=rules)
+                for sentences in ((False, True) if settings.window_chars else (False,))]
+    chosen = max(variants, key=lambda h: h.card["direct_recall"])  # first wins a tie
+    recalls = {str(h.card["sentences"]).lower(): h.card["direct_recall"] for h in variants}
+    return dataclasses.replace(chosen, card={**chosen.card, "sentence_variants": recalls})
+
+
+def _fit_prepared(name: str, prep: Prepared, settings: FitSettings, *, spec: FeatureSpec,
+                  prior: np.ndarray | None, rules: np.ndarray | None) -> Head:
     labels = np.array([r.label for r in prep.rows])
     own = np.array([r.own for r in prep.rows])
     z_screen, z_full = out_of_fold(prep, settings)
@@ -218,7 +252,7 @@ def fit_head(name: str, rows: Sequence[Row], spec: FeatureSpec, settings: FitSet
     if settings.indirect_target_fpr is not None and direct is not own:
         indirect_threshold = choose_threshold(p_full[indirect], labels[indirect],
                                               settings.indirect_target_fpr)
-    everything = np.arange(len(prep.owner))
+    everything = prep.learned(np.arange(len(prep.owner)))
     s_w, s_b = _fit(prep, everything, settings, full=False)
     f_w, f_b = _fit(prep, everything, settings, full=True)
     n, d = spec.n_features, spec.embedding_dim
@@ -236,7 +270,8 @@ def fit_head(name: str, rows: Sequence[Row], spec: FeatureSpec, settings: FitSet
             "validation": binary_report(prep.rows, validation, p_full),
             "validation_model_only": binary_report(prep.rows, model_hit, p_full),
             "rules": {"offered": rules is not None, "kept": ruled is not options[0]},
-            "indirect_threshold": indirect_threshold}
+            "indirect_threshold": indirect_threshold, "direct_recall": round(best[0], 4),
+            "sentences": prep.sentences}
     return Head(name=name, spec=spec, screen_char=s_w.astype(np.float32), screen_bias=s_b,
                 screen_platt=screen_platt, full_char=f_w[:n].astype(np.float32),
                 full_emb=full_emb.astype(np.float32), full_bias=f_b,
