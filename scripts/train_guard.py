@@ -6,14 +6,16 @@ Reads only training data (see warden/safety/training/sources.py; never the held-
 fits each head with grouped 5-fold validation (warden/safety/training/fit.py), and writes
 `<name>.npz` + `<name>.json` (the card: feature config, thresholds, calibration, SHA-256 of
 every training file, validation and training figures). Seeded: the same data gives the same
-weights. The sentence vectors come from the shipped static table
-(`warden/safety/models/minilm-static.npz`, `make static-vectors`), so a run takes a minute.
+weights. The screen reads the shipped static vectors (`warden/safety/models/minilm-static.npz`,
+`make static-vectors`); the full model reads MiniLM, whose vectors of training texts are
+cached in ~/.cache/warden/ (outside the repo) so a re-run takes a minute instead of ten.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import sys
 import time
@@ -26,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from warden.safety.classifier.builtin import WINDOW_CHARS  # noqa: E402
-from warden.safety.classifier.features import FeatureSpec, embeddings  # noqa: E402
+from warden.safety.classifier.features import MINILM, FeatureSpec  # noqa: E402
+from warden.safety.classifier.static_encoder import NAME as STATIC  # noqa: E402
 from warden.safety.classifier.static_encoder import card as static_card  # noqa: E402
 from warden.safety.training.fit import FitSettings, fit_head, prepare  # noqa: E402
 from warden.safety.training.metrics import binary_report  # noqa: E402
@@ -64,15 +67,45 @@ def rule_flags(name: str, texts: Sequence[str]) -> np.ndarray:
     return np.array([any(abuse_hit(s) for s in t.splitlines() or [t]) for t in texts])
 
 
-def embed(texts: Sequence[str]) -> np.ndarray:
-    """The vectors the shipped heads read (the static encoder named by `FeatureSpec()`)."""
-    return embeddings(texts, spec=FeatureSpec())
+# The built-in heads screen with n-grams + the static vectors (every window, microseconds)
+# and decide with n-grams + MiniLM (only windows the screen passes).
+SPEC = FeatureSpec(embedding=MINILM, screen_embedding=STATIC)
 
 
-def train(name: str, out: Path) -> dict[str, object]:
+CACHE = Path.home() / ".cache" / "warden" / "guard-embeddings.npz"
+
+
+class EmbeddingCache:
+    """MiniLM vectors of training texts, keyed by SHA-1 of the text, kept on disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.vectors: dict[str, np.ndarray] = {}
+        if path.exists():
+            with np.load(path) as data:
+                self.vectors = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        from warden.embeddings import get_embedder
+
+        keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True)
+                                     if k not in self.vectors))
+        if missing:
+            fresh = get_embedder().embed(missing, batch_size=64)
+            for text, vector in zip(missing, fresh, strict=True):
+                self.vectors[hashlib.sha1(text.encode()).hexdigest()] = vector
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            names = sorted(self.vectors)
+            np.savez(self.path, keys=np.array(names),
+                     vectors=np.stack([self.vectors[k] for k in names]))
+        return np.stack([self.vectors[k] for k in keys]).astype(np.float32)
+
+
+def train(name: str, out: Path, embed: EmbeddingCache) -> dict[str, object]:
     started = time.monotonic()
     rows = builtin_rows(name, ROOT)
-    head = fit_head(name, rows, FeatureSpec(), SETTINGS[name], embed,
+    head = fit_head(name, rows, SPEC, SETTINGS[name], embed,
                     rules=rule_flags(name, [r.text for r in rows]))
     # Training (resubstitution) figures of the shipped weights, float16 as shipped.
     weights, card_path = head.save(out)
@@ -81,7 +114,7 @@ def train(name: str, out: Path) -> dict[str, object]:
     shipped = Head.load(card_path.read_text(encoding="utf-8"), weights)
     prep = prepare(rows, shipped.spec, embed, window_chars=SETTINGS[name].window_chars,
                    sentences=bool(shipped.card["sentences"]))
-    screen = shipped.screen(prep.chars)
+    screen = shipped.screen(prep.chars, prep.screen_vectors)
     full = shipped.full(prep.chars, prep.vectors)
     best = np.full(len(rows), -1.0)
     np.maximum.at(best, prep.owner, np.where(screen >= shipped.screen_threshold, full, 0.0))
@@ -113,8 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=sorted(TARGET_FPR))
     parser.add_argument("--out", type=Path, default=ROOT / "src/warden/safety/models")
     args = parser.parse_args(argv)
+    embed = EmbeddingCache(CACHE)
     for name in args.only or sorted(TARGET_FPR):
-        print(json.dumps(train(name, args.out)), flush=True)
+        print(json.dumps(train(name, args.out, embed)), flush=True)
     return 0
 
 

@@ -35,11 +35,11 @@ LEDGER = {"name": "ledger_write", "description": "Append to the finance ledger."
           "parameters": BUILTIN_PARAMETERS["notes_append"], "mutating": True, "tiers": ["pro"],
           "executor": {"python": "warden.safety.tools.builtin:notes_append"}}
 # The cases that document a weakness we know of (reported as known_gap, not failed). The
-# grandma/system-prompt case was closed by the injection classifier (issue 12). Three
-# over-blocks came with the static sentence vectors (2026-11-30): the request is stopped,
-# under the wrong category or where it should pass with the key redacted (each case's
-# known_gap says which and why).
-KNOWN_GAPS: set[str] = {"jb-dan", "pii-secret-key-echo", "pii-secret-assignment-echo"}
+# grandma/system-prompt case was closed by the injection classifier (issue 12). Two
+# over-blocks came with the retraining of 2026-11-30: the request is stopped, under the
+# wrong category or where it should pass with the key redacted (each case's known_gap says
+# which and why).
+KNOWN_GAPS: set[str] = {"jb-dan", "pii-secret-assignment-echo"}
 REQUIRED_CATEGORIES = {"prompt_injection", "jailbreak", "schema", "tool_misuse",
                        "retrieval_poisoning", "pii_exfiltration"}
 

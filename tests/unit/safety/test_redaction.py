@@ -138,7 +138,8 @@ def test_pipeline_masks_a_repeat_in_another_message_even_an_earlier_one() -> Non
     mapped it."""
     pipeline = GuardPipeline()
     person = "Tevita Fifita"
-    assert pipeline.scan(f"{person} rocks.") == []  # the gap this guards against
+    # the gap this guards against: the bare name is no PII finding on its own
+    assert [f for f in pipeline.scan(f"{person} rocks.") if f.category == "pii"] == []
     messages = [
         {"role": "user", "content": f"{person}"},
         {"role": "user", "content": f"Write a short thank-you note to my colleague {person} "

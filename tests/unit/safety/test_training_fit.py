@@ -9,7 +9,13 @@ import numpy as np
 
 from warden.safety.classifier.features import FeatureSpec
 from warden.safety.classifier.windows import pieces, windows
-from warden.safety.training.fit import FitSettings, choose_threshold, fit_head, prepare
+from warden.safety.training.fit import (
+    FitSettings,
+    choose_pair,
+    choose_threshold,
+    fit_head,
+    prepare,
+)
 from warden.safety.training.rows import Row, assign_groups, dedupe
 
 SPEC = FeatureSpec(n_features=2 ** 12, embedding_dim=8)
@@ -73,3 +79,23 @@ def test_windowed_fit_records_both_sentence_variants_and_keeps_the_better() -> N
     assert set(variants) == {"false", "true"}
     assert head.card["sentences"] == (variants["true"] > variants["false"])
     assert head.card["direct_recall"] == max(variants.values())
+
+
+def test_two_models_that_must_agree_keep_the_fpr_and_beat_either_alone() -> None:
+    # Two noisy scores whose errors are independent: requiring both lets each threshold
+    # drop, so recall at the same FPR beats either model alone.
+    rng = np.random.default_rng(3)
+    labels = np.array([0] * 400 + [1] * 200)
+    signal = labels * 1.2
+    a = 1 / (1 + np.exp(-(signal + rng.normal(0, 1, 600) - 0.6)))
+    b = 1 / (1 + np.exp(-(signal + rng.normal(0, 1, 600) - 0.6)))
+    none = np.zeros(600, dtype=bool)
+    recall, t_a, t_b = choose_pair(a, b, labels, none, 0.05)
+    hit = (a >= t_a) & (b >= t_b)
+    assert np.mean(hit[labels == 0]) <= 0.05
+    assert recall == np.mean(hit[labels == 1])
+    for alone in (a, b):
+        t = choose_threshold(alone, labels, 0.05)
+        assert recall > np.mean(alone[labels == 1] >= t)
+    ruled = labels == 1                       # a pattern that fires on every positive
+    assert choose_pair(a, b, labels, ruled, 0.05)[0] == 1.0

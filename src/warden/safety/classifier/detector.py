@@ -78,15 +78,20 @@ class ClassifierDetector:
                     self._head = self._source()
         return self._head
 
-    def probabilities(self, text: str) -> list[tuple[int, int, float]]:
-        """(start, end, best calibrated probability) per window; windows cleared by the
-        screen report their screen probability instead (always below the threshold)."""
+    def scores(self, text: str) -> list[tuple[int, int, float, float]]:
+        """(start, end, best screen probability, best calibrated probability) per window;
+        windows cleared by the screen report their screen probability as the second too
+        (always below the threshold)."""
         head = self.head
         analysis = analysed(text, head.spec, self.max_chars,
                             bool(head.card.get("sentences", False)))
         if not analysis.texts:
             return []
-        screen = head.screen(analysis.chars)
+        screen = head.screen(analysis.chars, embeddings(
+            analysis.texts, spec=head.spec.screen_spec()) if head.spec.screen_embedding
+            else None)
+        screen_best = np.zeros(len(analysis.windows))
+        np.maximum.at(screen_best, analysis.owner, screen)
         best = np.zeros(len(analysis.windows))
         np.maximum.at(best, analysis.owner, np.minimum(screen, head.threshold * 0.999))
         passed = np.where(screen >= head.screen_threshold)[0]
@@ -95,13 +100,34 @@ class ClassifierDetector:
                                  head.spec)
             full = head.full(analysis.chars[passed], vectors)
             np.maximum.at(best, analysis.owner[passed], full)
-        return [(w.start, w.end, float(p)) for w, p in zip(analysis.windows, best,
-                                                            strict=True)]
+        return [(w.start, w.end, float(s), float(p)) for w, s, p in
+                zip(analysis.windows, screen_best, best, strict=True)]
+
+    def probabilities(self, text: str) -> list[tuple[int, int, float]]:
+        """(start, end, best calibrated probability) per window (see `scores`)."""
+        return [(start, end, p) for start, end, _, p in self.scores(text)]
 
     def scan(self, text: str, *, indirect: bool = False) -> list[Finding]:
         """Flagged windows; `indirect` (a document or tool output, not the user's own
-        words) applies the head's threshold for indirect content."""
-        threshold = self.head.indirect_threshold if indirect else self.head.threshold
-        return [Finding(self.category, start, end, round(p, 4), self.name, self.label)
-                for start, end, p in self.probabilities(text)
-                if p >= evidence_threshold(text[start:end], threshold)]
+        words) applies the head's threshold for indirect content.
+
+        A short window needs more evidence (`evidence_threshold`). Where the two models
+        must agree, the screen (which reads every window and is calibrated for it alone)
+        carries that rule and the full model its own threshold: with agreement the full
+        threshold is low (toxicity 0.14) and "you idiot" scores 0.68 there, 0.999 on the
+        screen."""
+        head = self.head
+        threshold = head.indirect_threshold if indirect else head.threshold
+        agree = head.spec.screen_embedding is not None
+        found = []
+        for start, end, screen, p in self.scores(text):
+            part = text[start:end]
+            if agree:
+                flagged = screen >= evidence_threshold(part, head.screen_threshold) and \
+                    p >= threshold
+            else:
+                flagged = p >= evidence_threshold(part, threshold)
+            if flagged:
+                found.append(Finding(self.category, start, end, round(p, 4), self.name,
+                                     self.label))
+        return found

