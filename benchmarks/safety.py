@@ -52,6 +52,7 @@ from warden.safety.policy import Policy
 from warden.safety.redaction import Redactor
 from warden.safety.training.evaluate import (
     binary_figures,
+    flag_rates,
     payload_figures,
     pii_figures,
     prompt_figures,
@@ -98,6 +99,10 @@ def heldout(pipeline: GuardPipeline) -> dict[str, Any]:
             "train": _brief(train), "validation": _brief(validation),
             "gap_recall_train_minus_heldout": _gap(train, figures, "recall"),
             "gap_fpr_heldout_minus_train": _gap(figures, train, "fpr")}
+    # The encoded-text gate on every category's held-out rows: what it costs on negatives.
+    out["encoded_text"] = {category: flag_rates(pipeline, read_rows(HELDOUT / f"{category}.jsonl"),
+                                                "encoded_text")
+                           for category in (*BUILTIN_HEADS, "bias", "therapeutic")}
     rows = read_rows(HELDOUT / "pii.jsonl")
     out["pii"] = {"ner_on": pii_figures(PiiDetector(ner=True), rows),
                   "ner_off": pii_figures(PiiDetector(ner=False), rows),
@@ -278,6 +283,12 @@ def table(results: dict[str, Any]) -> str:
                     f = block[mode][key]
                     lines.append(f"| pii ({mode}) | {key} | {f['value']} | {f['ci95']} | "
                                  f"{TARGETS['pii'][key]} | | |")
+            continue
+        if category == "encoded_text":
+            for name, by_label in block.items():
+                for label, f in by_label.items():
+                    lines.append(f"| encoded_text on {name} | {label} flagged | {f['value']} "
+                                 f"({f['k']}/{f['n']}) | {f['ci95']} | | | |")
             continue
         for metric in ("recall", "fpr", "precision"):
             f = block["heldout"][metric]

@@ -92,7 +92,8 @@ class ModelConfig(_Strict):
 # A built-in category or one defined under safety.categories (checked when the guard starts).
 SafetyCategory = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 SafetyAction = Literal["allow", "redact", "block", "escalate"]
-BUILTIN_SAFETY_CATEGORIES = ("pii", "toxicity", "crisis", "injection")
+# Mirrors warden.safety.policy.BUILTIN_CATEGORIES (config does not import the guard).
+BUILTIN_SAFETY_CATEGORIES = ("pii", "toxicity", "crisis", "injection", "encoded_text")
 
 
 def _input_stage_only() -> list[Literal["input", "output"]]:
@@ -102,8 +103,8 @@ def _input_stage_only() -> list[Literal["input", "output"]]:
 class TierSafetyConfig(_Strict):
     actions: dict[SafetyCategory, SafetyAction] = Field(
         default_factory=dict, description="Overrides of the default policy: pii→redact, "
-        "toxicity→block, crisis→escalate, injection→block, and each safety.categories "
-        "entry's own action.")
+        "toxicity→block, crisis→escalate, injection→block, encoded_text→block, and each "
+        "safety.categories entry's own action.")
     ner: bool = Field(True, description="Person-name detection (spaCy NER, ~20 ms/KB).")
 
 

@@ -33,7 +33,9 @@ from warden.safety.policy import (
 from warden.safety.redaction import Redactor, mask
 
 ROLE_CATEGORIES: Mapping[str, frozenset[Category]] = {
-    "user": frozenset({"pii", "toxicity", "crisis", "injection"}),
+    # Encoded text only in the user's own words: pages and tool results carry base64 for
+    # honest reasons (file contents, tokens, attachments).
+    "user": frozenset({"pii", "toxicity", "crisis", "injection", "encoded_text"}),
     "tool": frozenset({"pii", "injection"}),  # retrieved pages, tool results: indirect attacks
     "function": frozenset({"pii", "injection"}),
     "system": frozenset({"pii"}),
@@ -72,9 +74,11 @@ class InputCheck:
 
 def default_detectors() -> list[Detector]:
     from warden.safety.classifier.builtin import builtin_detectors
+    from warden.safety.detectors.encoded_text import EncodedTextDetector
     from warden.safety.detectors.pii import PersonNameDetector, PiiPatternDetector
 
-    return [PiiPatternDetector(), *builtin_detectors(), PersonNameDetector()]
+    return [PiiPatternDetector(), EncodedTextDetector(), *builtin_detectors(),
+            PersonNameDetector()]
 
 
 def _text_parts(content: Any) -> list[str]:

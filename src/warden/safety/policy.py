@@ -1,7 +1,7 @@
 """What detectors report (`Finding`), the per-tier `Policy`, and what it makes of the
 findings (`Verdict`).
 
-Categories are open: the four built-ins plus any an operator defines in `warden.yaml`
+Categories are open: the five built-ins plus any an operator defines in `warden.yaml`
 (`safety.categories`, see `warden.safety.custom`). A policy knows which names exist, so a
 tier that names a category nobody defined is an error at start-up, not a silent allow.
 
@@ -16,11 +16,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-# A built-in ("pii", "toxicity", "crisis", "injection") or an operator-defined name.
+# A built-in ("pii", "toxicity", "crisis", "injection", "encoded_text") or an operator-defined
+# name. `encoded_text` is readable text hidden in an encoding in the user's own turn
+# (warden.safety.detectors.encoded_text).
 Category = str
 Action = Literal["allow", "redact", "block", "escalate"]
 
-BUILTIN_CATEGORIES: tuple[Category, ...] = ("pii", "toxicity", "crisis", "injection")
+BUILTIN_CATEGORIES: tuple[Category, ...] = ("pii", "toxicity", "crisis", "injection",
+                                            "encoded_text")
 CATEGORIES = BUILTIN_CATEGORIES
 ACTIONS: tuple[Action, ...] = get_args(Action)
 CATEGORY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -29,6 +32,7 @@ _STRENGTH: dict[Action, int] = {a: i for i, a in enumerate(ACTIONS)}
 
 DEFAULT_ACTIONS: Mapping[Category, Action] = {
     "pii": "redact", "toxicity": "block", "crisis": "escalate", "injection": "block",
+    "encoded_text": "block",
 }
 
 

@@ -2,22 +2,24 @@
 
 Attackers and evaders write text a model reads but a filter does not: full-width or
 homoglyph letters, zero-width characters, letters spelled apart ("i g n o r e", "k-i-l-l"),
-leetspeak ("1gn0r3"), Unicode tag characters, and payloads in base64, base32, hex, ROT13 or
-reversed. `views(text)` returns the canonical view (everything above undone, encoded spans
-decoded in place) plus, when the text carries ROT13 or reversed text, the whole canonical
-view decoded that way. Every classifier scores every view and keeps the maximum, so a toxic
-or crisis message hidden in base64 is judged like plain text.
+leetspeak ("1gn0r3"), Unicode tag characters, payloads in an encoding (base64, base32, hex,
+Ascii85, uuencode, Morse, Braille, NATO: read by `warden.safety.encodings`), and letters
+shifted by ROT13 or Atbash or written reversed. `views(text)` returns the canonical view
+(everything above undone, encoded spans decoded in place) plus, when the text carries
+ROT13, Atbash or reversed text, the whole canonical view decoded that way. Every classifier
+scores every view and keeps the maximum, so a toxic or crisis message hidden in base64 is
+judged like plain text.
 
 Pure: no models, no I/O.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import codecs
 import re
 import unicodedata
+
+from warden.safety.encodings import encoded_spans
 
 # Soft hyphen, zero-width and bidi marks, word joiners, BOM, variation selectors.
 _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\ufe00-\ufe0f]")
@@ -116,12 +118,8 @@ def deobfuscate(text: str) -> str:
 
 
 # --- encoded payloads -----------------------------------------------------------------------
-_BASE64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
-_BASE32 = re.compile(r"(?<![A-Z2-7])[A-Z2-7]{16,}={0,6}(?![A-Za-z0-9=])")
-_HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[\s:]?){8,}(?![0-9A-Fa-f])")
-# Base64 of text nearly always has a digit, "+", "/", "=" or a capital after a small letter.
-_B64_SHAPE = re.compile(r"[0-9+/=_-]|[a-z][A-Z]")
 _NAMES_ROT13 = re.compile(r"(?i)\brot[- ]?13\b|\bcaesar\b")
+_NAMES_ATBASH = re.compile(r"(?i)\batbash\b")
 _NAMES_REVERSED = re.compile(r"(?i)\b(?:revers\w*|backwards?|mirrored)\b")
 # Frequent words of the languages the guard sees: decoded text that is made of them reads.
 _COMMON = frozenset("""
@@ -139,62 +137,20 @@ não que do da em para com por mais il di che e la un per non sono una con si de
 """.split())  # noqa: SIM905
 
 
-def _word_share(text: str) -> float:
+def common_words(text: str) -> int:
+    """How many of `text`'s words are among the most frequent words of its languages."""
+    return sum(w in _COMMON for w in re.findall(r"[^\W\d_]+", text.lower()))
+
+
+def word_share(text: str) -> float:
+    """The share of `text`'s words that are frequent words (0 under three words)."""
     words = re.findall(r"[^\W\d_]+", text.lower())
     return sum(w in _COMMON for w in words) / len(words) if len(words) >= 3 else 0.0
 
 
-def _readable(raw: bytes) -> str | None:
-    """Decoded bytes as text if they read as words (not a hash, key or image)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    text = clean(text)
-    letters = sum(c.isalpha() or c.isspace() for c in text)
-    return text if len(text) >= 6 and letters >= 0.75 * len(text) else None
-
-
-def _b64(blob: str) -> str | None:
-    if not _B64_SHAPE.search(blob):
-        return None  # a long plain word ("internationalization"), not an encoding
-    body = blob.rstrip("=")
-    for alphabet in (None, b"-_"):
-        try:
-            raw = base64.b64decode(body + "=" * (-len(body) % 4), altchars=alphabet,
-                                   validate=True)
-        except (binascii.Error, ValueError):
-            continue
-        if decoded := _readable(raw):
-            return decoded
-    return None
-
-
-def _b32(blob: str) -> str | None:
-    body = blob.rstrip("=")
-    try:
-        return _readable(base64.b32decode(body + "=" * (-len(body) % 8)))
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _hex(blob: str) -> str | None:
-    try:
-        return _readable(bytes.fromhex(re.sub(r"[\s:]", "", blob)))
-    except ValueError:
-        return None
-
-
 def decoded_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, decoded text) for each base64, base32 or hex payload in `text`."""
-    found: list[tuple[int, int, str]] = []
-    for pattern, decode in ((_HEX, _hex), (_BASE32, _b32), (_BASE64, _b64)):
-        for m in pattern.finditer(text):
-            if any(s < m.end() and m.start() < e for s, e, _ in found):
-                continue  # already decoded by an earlier, stricter reading
-            if decoded := decode(m.group().strip()):
-                found.append((m.start(), m.end(), decoded))
-    return sorted(found)
+    """(start, end, decoded text) for each encoded payload in `text` (`encodings`)."""
+    return [(s.start, s.end, clean(s.decoded)) for s in encoded_spans(text)]
 
 
 def decode_in_place(text: str, depth: int = 2) -> str:
@@ -222,17 +178,37 @@ def _rot13(text: str) -> str:
     return codecs.decode(text, "rot13")
 
 
+_ATBASH = str.maketrans("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                        "zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQPONMLKJIHGFEDCBA")
+
+
+def _atbash(text: str) -> str:
+    return text.translate(_ATBASH)
+
+
+_LETTER_CIPHERS = (("rot13", _NAMES_ROT13, _rot13), ("atbash", _NAMES_ATBASH, _atbash))
+
+
+def letter_readings(plain: str, *, named_counts: bool = True) -> list[tuple[str, str]]:
+    """(cipher, reading) for the ROT13 and Atbash readings of `plain` worth scoring: the text
+    names the cipher (when `named_counts`), or the reading is far more like words."""
+    share = word_share(plain)
+    out: list[tuple[str, str]] = []
+    for name, names, decode in _LETTER_CIPHERS:
+        named = named_counts and bool(names.search(plain))
+        if named or share < 0.2:
+            reading = decode(plain)
+            if named or word_share(reading) >= share + 0.25:
+                out.append((name, reading))
+    return out
+
+
 def views(text: str) -> list[str]:
-    """The texts to score for `text`: its canonical view, plus the ROT13 or reversed reading
-    when the text names that encoding or reads better that way."""
+    """The texts to score for `text`: its canonical view, plus the ROT13, Atbash or reversed
+    reading when the text names that encoding or reads better that way."""
     plain = decode_in_place(clean(text))
     out = [unmask(plain)]
-    share = _word_share(plain)
-    named_rot13 = bool(_NAMES_ROT13.search(plain))
-    if named_rot13 or share < 0.2:
-        rotated = _rot13(plain)
-        if named_rot13 or _word_share(rotated) >= share + 0.25:
-            out.append(unmask(decode_in_place(rotated)))
+    out += [unmask(decode_in_place(reading)) for _, reading in letter_readings(plain)]
     if _NAMES_REVERSED.search(plain):
         out.append(unmask(plain[::-1]))
     return out

@@ -83,7 +83,9 @@ def service(engine: ScriptedEngine, *, queue_size: int = 64, concurrency: int | 
     model = cfg.models[0].model_copy(update={"queue_size": queue_size,
                                              "max_concurrency": concurrency})
     cfg = cfg.model_copy(update={"models": [model]})
-    limiter = MemoryLimiter()
+    # A frozen clock, 30 s into a minute: the per-minute window must not roll over between a
+    # test's first and last reading of the quota (it did, about once in a hundred runs).
+    limiter = MemoryLimiter(clock=lambda: 1_800_000_030.0)
     engines = {model.name: engine}
     return GenerationService(cfg, engines, limiter, Metrics(), guard=None), limiter
 

@@ -11,7 +11,8 @@ def f(category: str, label: str = "X") -> Finding:
 
 def test_defaults_match_the_issue() -> None:
     assert dict(DEFAULT_ACTIONS) == {"pii": "redact", "toxicity": "block",
-                                     "crisis": "escalate", "injection": "block"}
+                                     "crisis": "escalate", "injection": "block",
+                                     "encoded_text": "block"}
     assert Policy().ner is True
 
 

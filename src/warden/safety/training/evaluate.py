@@ -62,6 +62,17 @@ def binary_figures(pipeline: GuardPipeline, rows: Sequence[dict[str, Any]], cate
     return figures
 
 
+def flag_rates(pipeline: GuardPipeline, rows: Sequence[dict[str, Any]], category: str
+               ) -> dict[str, Any]:
+    """How often `category` fires on the rows of each label (another category's set: the
+    cost or the side benefit of a gate on text it was not written for)."""
+    flagged = flags(pipeline, rows, category)
+    return {name: rate(sum(f for r, f in zip(rows, flagged, strict=True)
+                           if int(r["label"]) == label),
+                       sum(int(r["label"]) == label for r in rows))
+            for name, label in (("positives", 1), ("negatives", 0))}
+
+
 def pii_figures(detector: Any, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Per-entity recall (an entity counts as found when a finding overlaps any of its
     occurrences) by type, and the share of clean rows with any finding."""
