@@ -21,6 +21,7 @@ import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,8 @@ class EncodedSpan:
 
 
 # A message that talks about encodings: short blobs in it are worth reading.
-NAMES_ENCODING = re.compile(
-    r"(?i)\b(?:en|de)cod(?:e|ed|es|ing|er)\b|\bbase[ -]?(?:16|32|64|85)\b|\bascii[ -]?85\b|"
+NAMES_ENCODING = re.compile(  # on lowercased text
+    r"\b(?:en|de)cod(?:e|ed|es|ing|er)\b|\bbase[ -]?(?:16|32|64|85)\b|\bascii[ -]?85\b|"
     r"\bhex(?:adecimal)?\b|\buu[ -]?encod\w*|\brot[ -]?13\b|\batbash\b|\bcaesar\b|"
     r"\bcipher\w*|\bbraille\b|\bmorse\b|\bnato\b|\bphonetic\s+alphabet\b")
 
@@ -59,10 +60,10 @@ def readable(raw: bytes, minimum: int = 6) -> str | None:
 
 # --- the readers: each takes a candidate blob, returns the decoded text or None ------------
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{4,}={0,2}(?![A-Za-z0-9+/=_-])")
-# The same, only blobs shaped like base64 of text (see _B64_SHAPE): plain words are skipped
-# by the regex engine instead of one Python call each.
-_BASE64_SHAPED = re.compile(r"(?<![A-Za-z0-9+/_-])(?=[A-Za-z0-9+/_-]*(?:[0-9+/_-]|[a-z][A-Z]|"
-                            r"[A-Za-z0-9]=))[A-Za-z0-9+/_-]{4,}={0,2}(?![A-Za-z0-9+/=_-])")
+# Where no encoding is named, a blob must be long or padded (see `_b64`): the regex engine
+# then skips ordinary words instead of one Python call each.
+_BASE64_MARKED = re.compile(r"(?<![A-Za-z0-9+/_-])(?:[A-Za-z0-9+/_-]{16,}={0,2}|"
+                            r"[A-Za-z0-9+/_-]{2,15}={1,2})(?![A-Za-z0-9+/=_-])")
 _BASE32 = re.compile(r"(?<![A-Za-z0-9])[A-Z2-7]{4,}={0,6}(?![A-Za-z0-9=])")
 _HEX = re.compile(r"(?<![0-9A-Za-z])(?:[0-9A-Fa-f]{2}[ :]?){3,}(?![0-9A-Za-z])")
 _A85_DELIMITED = re.compile(r"<~[!-uz\s]{4,}~>")
@@ -184,6 +185,7 @@ _NATO_WORDS = {w.lower(): w[0] for w in (  # noqa: SIM905
     "Alfa Alpha Bravo Charlie Delta Echo Foxtrot Golf Hotel India Juliett Juliet Kilo Lima "
     "Mike November Oscar Papa Quebec Romeo Sierra Tango Uniform Victor Whiskey Whisky Xray "
     "X-ray Yankee Zulu").split()}
+_NATO_STEMS = frozenset(w[:5] for w in _NATO_WORDS)  # substring tests, cheaper than words
 _NATO_ALTERNATIVES = "|".join(map(re.escape, sorted(_NATO_WORDS, key=len, reverse=True)))
 _NATO = re.compile(rf"(?i)\b(?:{_NATO_ALTERNATIVES})(?:[ ,/]+(?:{_NATO_ALTERNATIVES})){{3,}}\b")
 
@@ -215,41 +217,44 @@ _NAME_HINTS = ("cod", "base", "ascii", "hex", "uu", "rot", "atbash", "caesar", "
                "braille", "morse", "nato", "phonetic")
 
 
-def _readers(text: str, named: bool) -> list[tuple[str, re.Pattern[str], Reader]]:
+def _readers(text: str, lower: str, named: bool
+             ) -> list[tuple[str, re.Pattern[str], Reader]]:
     """The readers worth running on `text`, strictest first; cheap checks skip the rest
     (ordinary prose pays for two or three regex scans, not eight)."""
     out: list[tuple[str, re.Pattern[str], Reader]] = []
-    if any("\u2800" <= c <= "\u28ff" for c in text):
+    if not text.isascii() and _BRAILLE.search(text):
         out.append(("braille", _BRAILLE, _braille))
     if ".-" in text or "-." in text:
         out.append(("morse", _MORSE, _morse))
-    if sum(w.strip(",/") in _NATO_WORDS for w in text.lower().split()) >= 4:
+    if sum(w in lower for w in _NATO_STEMS) >= 2:
         out.append(("nato", _NATO, _nato))
     if "<~" in text:
         out.append(("ascii85", _A85_DELIMITED, _a85))
     out += [("hex", _HEX, _hex), ("base32", _BASE32, _b32),
-            ("base64", _BASE64 if named else _BASE64_SHAPED, _b64)]
+            ("base64", _BASE64 if named else _BASE64_MARKED, _b64)]
     if named:  # undelimited Ascii85 is read only where encodings are talked of
         out.append(("ascii85", _A85_TOKEN, _a85))
     return out
 
 
-def _names_an_encoding(text: str) -> bool:
-    lower = text.lower()
-    return any(h in lower for h in _NAME_HINTS) and bool(NAMES_ENCODING.search(text))
+def _names_an_encoding(lower: str) -> bool:
+    return any(h in lower for h in _NAME_HINTS) and bool(NAMES_ENCODING.search(lower))
 
 
-def encoded_spans(text: str) -> list[EncodedSpan]:
+@lru_cache(maxsize=1024)
+def encoded_spans(text: str) -> tuple[EncodedSpan, ...]:
     """Each span of `text` that carries readable text in an encoding, strictest reader first
-    (a span one reader took is not read again by a looser one)."""
+    (a span one reader took is not read again by a looser one). Cached: every head reads
+    the same windows of a request."""
     # A message that is one blob and nothing else marks it as much as naming the encoding.
-    named = _names_an_encoding(text) or not re.search(r"\s", text.strip())
+    lower = text.lower()
+    named = _names_an_encoding(lower) or not re.search(r"\s", text.strip())
     found = [EncodedSpan(s, e, "uuencode", d) for s, e, d in _uu(text)] \
         if _UU_TAIL.search(text) else []
-    for encoding, pattern, read in _readers(text, named):
+    for encoding, pattern, read in _readers(text, lower, named):
         for m in pattern.finditer(text):
             if any(f.start < m.end() and m.start() < f.end for f in found):
                 continue
             if decoded := read(m.group().strip(), named):
                 found.append(EncodedSpan(m.start(), m.end(), encoding, decoded))
-    return sorted(found, key=lambda f: f.start)
+    return tuple(sorted(found, key=lambda f: f.start))

@@ -71,7 +71,7 @@ def test_a_short_blob_counts_when_marked(encoding: str) -> None:
     assert [s.decoded for s in encoded_spans(f"Encoded: {blob}\nDecoded:")] == ["Abid"]
     assert [s.decoded for s in encoded_spans(blob)] == ["Abid"]  # the whole message
     if encoding == "hex":  # eight digits in a sentence are a number, not an encoding
-        assert encoded_spans(f"My order {blob} never arrived") == []
+        assert not encoded_spans(f"My order {blob} never arrived")
 
 
 def test_unicode_tags_and_rot13_lines_are_hidden_text() -> None:
