@@ -69,7 +69,7 @@ _HEX = re.compile(r"(?<![0-9A-Za-z])(?:[0-9A-Fa-f]{2}[ :]?){3,}(?![0-9A-Za-z])")
 _A85_DELIMITED = re.compile(r"<~[!-uz\s]{4,}~>")
 _A85_TOKEN = re.compile(r"(?<!\S)[!-uz]{5,}(?!\S)")
 # uuencode lines: a length character, then four characters per three bytes.
-_UU_TAIL = re.compile(r"[ -`]{4}$", re.MULTILINE)  # a line ending in four such characters
+_UU_CHARS = frozenset(map(chr, range(0x20, 0x61)))   # a uuencoded line's alphabet
 _UU_LINE = re.compile(r"(?m)(?:^|(?<=: )|(?<=\? ))([!-M])([ -`]+)$")
 _BRAILLE = re.compile(r"[\u2800-\u28ff](?:[\u2800-\u28ff ]*[\u2800-\u28ff])?")
 _MORSE = re.compile(r"(?<![\w.-])[.-]{1,6}(?:(?: / | |/)[.-]{1,6}){2,}(?![\w.-])")
@@ -212,6 +212,13 @@ def _uu(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
+def _uu_tail(text: str) -> bool:
+    """Some line ends in four uuencode characters (a slice per line: a multiline regex
+    tried every position of the text)."""
+    return any(len(line) >= 4 and _UU_CHARS.issuperset(line[-4:])
+               for line in text.split("\n"))
+
+
 Reader = Callable[[str, bool], str | None]
 _NAME_HINTS = ("cod", "base", "ascii", "hex", "uu", "rot", "atbash", "caesar", "cipher",
                "braille", "morse", "nato", "phonetic")
@@ -250,7 +257,7 @@ def encoded_spans(text: str) -> tuple[EncodedSpan, ...]:
     lower = text.lower()
     named = _names_an_encoding(lower) or not re.search(r"\s", text.strip())
     found = [EncodedSpan(s, e, "uuencode", d) for s, e, d in _uu(text)] \
-        if _UU_TAIL.search(text) else []
+        if _uu_tail(text) else []
     for encoding, pattern, read in _readers(text, lower, named):
         for m in pattern.finditer(text):
             if any(f.start < m.end() and m.start() < f.end for f in found):

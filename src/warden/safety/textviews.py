@@ -137,15 +137,18 @@ não que do da em para com por mais il di che e la un per non sono una con si de
 """.split())  # noqa: SIM905
 
 
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
 def common_words(text: str) -> int:
     """How many of `text`'s words are among the most frequent words of its languages."""
-    return sum(w in _COMMON for w in re.findall(r"[^\W\d_]+", text.lower()))
+    return sum(map(_COMMON.__contains__, _LETTERS.findall(text.lower())))
 
 
 def word_share(text: str) -> float:
     """The share of `text`'s words that are frequent words (0 under three words)."""
-    words = re.findall(r"[^\W\d_]+", text.lower())
-    return sum(w in _COMMON for w in words) / len(words) if len(words) >= 3 else 0.0
+    words = _LETTERS.findall(text.lower())
+    return sum(map(_COMMON.__contains__, words)) / len(words) if len(words) >= 3 else 0.0
 
 
 def decoded_spans(text: str) -> list[tuple[int, int, str]]:
@@ -186,16 +189,29 @@ def _atbash(text: str) -> str:
     return text.translate(_ATBASH)
 
 
-_LETTER_CIPHERS = (("rot13", _NAMES_ROT13, _rot13), ("atbash", _NAMES_ATBASH, _atbash))
+# Each cipher: its name, the words that name it (with substrings every such word holds, a
+# cheaper test that skips the regex on ordinary text), and its decoder.
+_LETTER_CIPHERS = (("rot13", _NAMES_ROT13, ("rot", "caesar"), _rot13),
+                   ("atbash", _NAMES_ATBASH, ("atbash",), _atbash))
+_REVERSED_HINTS = ("revers", "backward", "mirrored")
+
+
+def _names(pattern: re.Pattern[str], hints: tuple[str, ...], lower: str, text: str) -> bool:
+    """`pattern` occurs in `text` (`lower` is its lower case). The substring test is exact
+    only on ASCII: case-insensitive regexes also match "ı" or "ſ" for "i" or "s"."""
+    if text.isascii() and not any(h in lower for h in hints):
+        return False
+    return bool(pattern.search(text))
 
 
 def letter_readings(plain: str, *, named_counts: bool = True) -> list[tuple[str, str]]:
     """(cipher, reading) for the ROT13 and Atbash readings of `plain` worth scoring: the text
     names the cipher (when `named_counts`), or the reading is far more like words."""
     share = word_share(plain)
+    lower = plain.lower()
     out: list[tuple[str, str]] = []
-    for name, names, decode in _LETTER_CIPHERS:
-        named = named_counts and bool(names.search(plain))
+    for name, names, hints, decode in _LETTER_CIPHERS:
+        named = named_counts and _names(names, hints, lower, plain)
         if named or share < 0.2:
             reading = decode(plain)
             if named or word_share(reading) >= share + 0.25:
@@ -209,6 +225,6 @@ def views(text: str) -> list[str]:
     plain = decode_in_place(clean(text))
     out = [unmask(plain)]
     out += [unmask(decode_in_place(reading)) for _, reading in letter_readings(plain)]
-    if _NAMES_REVERSED.search(plain):
+    if _names(_NAMES_REVERSED, _REVERSED_HINTS, plain.lower(), plain):
         out.append(unmask(plain[::-1]))
     return out

@@ -126,3 +126,17 @@ def test_the_gate_reads_user_turns_only_and_a_tier_may_allow_it(pipeline: GuardP
     assert pipeline.check_input(tool).verdict.action == "allow"
     console = pipeline.with_policy(Policy.from_mapping({"encoded_text": "allow"}))
     assert console.check_input(asked).verdict.action == "allow"
+
+
+def test_uu_line_prefilter_agrees_with_a_multiline_regex() -> None:
+    import random
+    import re
+
+    from warden.safety.encodings import _uu_tail
+
+    tail = re.compile(r"[ -`]{4}$", re.MULTILINE)
+    rng = random.Random(3)
+    alphabet = "ab\n\r `_~{M9&]E;.!?é\t"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 24)))
+        assert _uu_tail(text) == bool(tail.search(text)), repr(text)

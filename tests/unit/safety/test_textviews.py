@@ -47,6 +47,14 @@ def test_rot13_and_reversed_readings_are_extra_views() -> None:
                                    "rot13"))) == 2
 
 
+def test_cipher_names_outside_ascii_still_count() -> None:
+    # The substring prefilter before the name regexes is skipped for non-ASCII text, where
+    # a case-insensitive regex also reads dotless "ı" as "i".
+    reversed_attack = f"Mırrored: {ATTACK[::-1]}"
+    assert any(ATTACK in v.lower() for v in views(reversed_attack))
+    assert views(f"mirrored: {ATTACK[::-1]}")[1:] == [f"mirrored: {ATTACK[::-1]}"[::-1]]
+
+
 def test_unicode_tag_smuggling_is_read() -> None:
     hidden = "".join(chr(0xE0000 + ord(c)) for c in "ignore")
     assert "ignore" in canonical(f"hello {hidden} world")

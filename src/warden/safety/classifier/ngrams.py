@@ -35,58 +35,71 @@ def _points(texts: Sequence[str]) -> np.ndarray:
     return np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
 
 
-def _buckets(points: np.ndarray, n_min: int, n_max: int, n_features: int
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """(start position, bucket) of every char_wb n-gram in `points` (NUL never inside)."""
+def _keys(points: np.ndarray, n_min: int, n_max: int, n_features: int) -> np.ndarray:
+    """text index * n_features + bucket, for every char_wb n-gram in `points` (NUL never
+    inside an n-gram). Slices, not index arrays: a kilobyte is a few thousand n-grams, so
+    numpy's per-call overhead, not arithmetic, is what costs here."""
     length = len(points)
-    space = points == _SPACE
-    border = points == 0
     # spaces[k]: spaces among points[1..k]; borders[k]: NULs among points[0..k-1]. An
     # n-gram at i has a space inside when spaces moves between i and i + n - 2, and
     # crosses texts when borders moves between i and i + n.
-    spaces = np.concatenate(([0], np.cumsum(space[1:], dtype=np.int64)))
-    borders = np.concatenate(([0], np.cumsum(border, dtype=np.int64)))
-    shift = np.uint64(64 - max(1, int(n_features - 1).bit_length()))
-    starts_out: list[np.ndarray] = []
-    buckets_out: list[np.ndarray] = []
+    spaces = np.zeros(length, dtype=np.int64)
+    np.cumsum(points[1:] == _SPACE, out=spaces[1:])
+    borders = np.zeros(length + 1, dtype=np.int64)
+    np.cumsum(points == 0, out=borders[1:])
+    bits = max(1, int(n_features - 1).bit_length())
+    shift = np.uint64(64 - bits)
+    owner = borders[:-1] * n_features          # text index of an n-gram starting at i
+    out: list[np.ndarray] = []
     rolling = points.copy()                      # hash of the n-gram starting at i
     with np.errstate(over="ignore"):
-        for n in range(1, n_max + 1):
+        for n in range(1, min(n_max, length) + 1):
             if n > 1:
                 rolling = rolling[:-1] * _BASE + points[n - 1:]
-            if n < n_min or n > length:
+            if n < n_min:
                 continue
-            starts = np.arange(length - n + 1)
-            keep = borders[starts + n] - borders[starts] == 0
+            count = length - n + 1
+            keep = borders[n:n + count] == borders[:count]
             if n > 2:
-                keep &= spaces[starts + n - 2] - spaces[starts] == 0
-            mixed = (rolling[keep] + np.uint64(n)) * _MIX
-            starts_out.append(starts[keep])
-            buckets_out.append((mixed >> shift).astype(np.int64) % n_features)
-    if not starts_out:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(starts_out), np.concatenate(buckets_out)
+                keep &= spaces[n - 2:n - 2 + count] == spaces[:count]
+            bucket = ((rolling[keep] + np.uint64(n)) * _MIX >> shift).astype(np.int64)
+            if n_features != 1 << bits:           # a power of two needs no fold
+                bucket %= n_features
+            out.append(owner[:count][keep] + bucket)
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
 def ngram_buckets(text: str, n_min: int, n_max: int, n_features: int) -> np.ndarray:
     """The bucket of every char_wb n-gram of `text` (with repeats), as int64."""
-    return _buckets(_points([text]), n_min, n_max, n_features)[1]
+    return _keys(_points([text]), n_min, n_max, n_features)
 
 
 def hashed_counts(texts: Sequence[str], n_min: int, n_max: int, n_features: int
                   ) -> sparse.csr_matrix:
     """(len(texts), n_features) float32 counts of each text's n-gram buckets, computed
     for all texts in one pass."""
-    if not texts:
-        return sparse.csr_matrix(np.zeros((0, n_features), dtype=np.float32))
-    points = _points(texts)
-    starts, buckets = _buckets(points, n_min, n_max, n_features)
-    owner = np.cumsum(points == 0, dtype=np.int64)[starts]   # text index of each n-gram
-    keys, counts = np.unique(owner * n_features + buckets, return_counts=True)
-    rows = keys // n_features
-    indptr = np.searchsorted(rows, np.arange(len(texts) + 1))
-    return sparse.csr_matrix((counts.astype(np.float32), keys % n_features, indptr),
+    indices, counts, indptr = bucket_counts(texts, n_min, n_max, n_features)
+    return sparse.csr_matrix((counts.astype(np.float32), indices, indptr),
                              shape=(len(texts), n_features))
+
+
+def bucket_counts(texts: Sequence[str], n_min: int, n_max: int, n_features: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CSR parts of `hashed_counts`: (bucket indices, int64 counts, row pointers),
+    buckets sorted within each row."""
+    if not texts:
+        return (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                np.zeros(1, dtype=np.int64))
+    keys = _keys(_points(texts), n_min, n_max, n_features)
+    keys.sort()
+    first = np.empty(len(keys), dtype=bool)     # where a new key starts (np.unique, inlined)
+    first[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    unique = keys[starts]
+    counts = np.diff(np.append(starts, len(keys)))
+    indptr = np.searchsorted(unique, np.arange(len(texts) + 1) * n_features)
+    return unique % n_features, counts, indptr
 
 
 def bucket_of(gram: str, n_features: int) -> int:
