@@ -25,20 +25,19 @@ from warden.safety.training.evaluate import binary_figures, pii_figures, read_ro
 HELDOUT = Path(__file__).resolve().parents[2] / "data" / "safety" / "heldout"
 ROOT = Path(__file__).resolve().parents[3]
 
-# category -> (recall floor, FPR ceiling). Measured 2026-11-30, third retraining: two models
-# that must agree, n-grams + static vectors distilled from MiniLM (every window) and
-# n-grams + MiniLM (the windows the first flags), with 594 more crisis rows and 682 more
-# toxicity rows (benchmarks/results/safety-latest.json). Targets: crisis recall 0.95 / FPR
-# 0.05, toxicity 0.90 / 0.05, injection 0.95 / 0.02. Where a target is reached (the crisis
-# FPR, the toxicity recall) the floor or ceiling is the target; elsewhere measured - margin:
-# crisis 0.814 / 0.045 (was 0.774 / 0.045 with MiniLM alone), toxicity 0.917 / 0.0503 (was
-# 0.888 / 0.035), injection 0.833 / 0.056 (was 0.833 / 0.066), bias 0.774 / 0.069 (was
-# 0.798 / 0.069), therapeutic 0.793 / 0.059 (was 0.866 / 0.059: the operator categories
-# read the static vectors alone; a regression accepted with the latency budget).
+# category -> (recall floor, FPR ceiling). Measured 2026-11-30 evening, fourth retraining:
+# two models that must agree, n-grams + static vectors distilled from MiniLM (every window)
+# and n-grams + MiniLM (the windows the first flags), with 355 more crisis rows
+# (benchmarks/results/safety-latest.json). Targets: crisis recall 0.95 / FPR 0.05, toxicity
+# 0.90 / 0.05, injection 0.95 / 0.02. Where a target is reached (the crisis FPR, the
+# toxicity recall) the floor or ceiling is the target; elsewhere measured - margin: crisis
+# 0.853 / 0.045 (was 0.814 / 0.045), toxicity 0.917 / 0.0553 (was 0.917 / 0.0503: one row
+# more), injection 0.833 / 0.051 (was 0.833 / 0.056), bias 0.774 / 0.069, therapeutic
+# 0.793 / 0.059 (the operator categories read the static vectors alone, unchanged).
 FLOORS: dict[str, tuple[float, float]] = {
-    "crisis": (0.80, 0.05),
+    "crisis": (0.84, 0.05),
     "toxicity": (0.90, 0.06),
-    "injection": (0.82, 0.07),
+    "injection": (0.82, 0.06),
     "bias": (0.76, 0.09),
     "therapeutic": (0.77, 0.08),
 }
