@@ -95,7 +95,11 @@ def reason(item: dict[str, Any]) -> str:
 def test_openai_client_end_to_end_with_error_lines_that_say_why(server: WardenServer,
                                                                  key: str) -> None:
     client = client_for(server, key)
-    good = [chat_line(f"color-{i}", f"Name color number {i}.") for i in range(5)]
+    # Questions with short, complete answers: "Name color number 2." was sometimes cut by
+    # max_tokens at "I'm glad you chose a color that matches your", a fragment the output
+    # guard reads as abuse (docs/safety-detectors.md#known-limits); this test is about the
+    # batch API, the guard's false positives are measured by benchmarks/safety.py.
+    good = [chat_line(f"sum-{i}", f"What is {i} plus {i}?") for i in range(5)]
     data = jsonl([*good,
                   "{this line is not json",
                   chat_line("typo", "Name a color.", temprature=1),
@@ -107,21 +111,13 @@ def test_openai_client_end_to_end_with_error_lines_that_say_why(server: WardenSe
     assert (batch.request_counts.total, batch.request_counts.completed,
             batch.request_counts.failed) == (8, 5, 3)
     outputs, errors = lines_of(client, batch.output_file_id), lines_of(client, batch.error_file_id)
-    assert sorted(str(cid) for cid in outputs) == [f"color-{i}" for i in range(5)]
-    answered = 0
+    assert sorted(str(cid) for cid in outputs) == [f"sum-{i}" for i in range(5)]
     for item in outputs.values():
         assert item["id"].startswith("batch_req_") and item["error"] is None
         body = item["response"]["body"]
         assert item["response"]["status_code"] == 200 and body["object"] == "chat.completion"
-        choice = body["choices"][0]
-        # A 12-token answer can stop mid-sentence, and batched decoding does not always give
-        # the same tokens: "I'm glad you chose a color that matches your" is read as abuse
-        # by the output guard (screen 0.58; docs/safety-detectors.md#known-limits). Such a
-        # line is still a completed 200, as OpenAI's batches keep a filtered answer.
-        assert choice["message"]["content"] or choice["finish_reason"] == "content_filter"
-        answered += bool(choice["message"]["content"])
+        assert body["choices"][0]["message"]["content"]
         assert body["usage"]["completion_tokens"] <= 12
-    assert answered >= 1
     assert {cid: reason(item) for cid, item in errors.items()} == {
         None: "invalid_json_line", "typo": "invalid_value", "blocked": "content_filter"}
     assert "temprature" in errors["typo"]["response"]["body"]["error"]["message"]

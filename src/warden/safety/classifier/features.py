@@ -61,7 +61,7 @@ def char_ngrams(spec: FeatureSpec, texts: Sequence[str]) -> sparse.csr_matrix:
                          f"version computes {ANALYZER!r}: retrain with `make guard-models`")
     indices, counts, indptr = bucket_counts(texts, spec.ngram_min, spec.ngram_max,
                                             spec.n_features)
-    data = (1.0 + np.log(counts.astype(np.float32))).astype(np.float32)
+    data = 1.0 + np.log(counts.astype(np.float32))  # float32: numpy 2 keeps the array type
     row_of = np.repeat(np.arange(len(texts)), np.diff(indptr))
     norms = np.sqrt(np.bincount(row_of, weights=data * data, minlength=len(texts)))
     norms[norms == 0] = 1.0
